@@ -1,0 +1,54 @@
+# nfs-sidecar: run `make help` for the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# Extra interpreters the function is tested under (Lambda runtimes 3.11-3.13), where present.
+PYENV_ROOT ?= $(HOME)/.pyenv
+EXTRA_PYTHONS ?= $(wildcard $(PYENV_ROOT)/versions/3.12.*/bin/python3 $(PYENV_ROOT)/versions/3.13.*/bin/python3)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## create the dev virtualenv (.venv)
+
+.PHONY: deps
+deps: ## install system packages the tests need (nfs-ganesha, rpcbind, libnfs; uses apt)
+	scripts/install-system-deps.sh
+
+.PHONY: lint
+lint: venv ## ruff check + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: test
+test: deps lint ## everything: lint, unit + NFS tests under every Python runtime present
+	$(PY) -m pytest
+	$(MAKE) test-pythons
+
+.PHONY: test-pythons
+test-pythons: ## run the function tests under the other Lambda Python versions present (pyenv)
+	@set -e; for py in $(EXTRA_PYTHONS); do \
+	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  echo "== function tests under Python $$v ($$py)"; \
+	  [ -x .venv-$$v/bin/pytest ] || { $$py -m venv .venv-$$v && .venv-$$v/bin/pip install -q 'pytest>=8,<10'; }; \
+	  .venv-$$v/bin/python -m pytest -q tests/function; \
+	done
+
+.PHONY: bench
+bench: deps venv ## benchmark: warm function vs naive mount-per-message, on a loopback NFS server
+	$(PY) -m tests.bench.run
+
+.PHONY: clean
+clean: ## remove build and test artefacts
+	rm -rf dist .tmp .pytest_cache .ruff_cache
