@@ -1,0 +1,247 @@
+"""The runtime executor: one local Python process per Lambda execution environment.
+
+Protocol (LocalStack's ExecutorEndpoint, the same one its runtime-init speaks in Docker): LocalStack
+POSTs ``/invoke`` to the environment's address; the environment reports ``.../status/<id>/ready`` (or
+``/error``) once the handler is imported, and for each invocation ``.../invocations/<request id>/logs``
+then ``/response`` or ``/error`` to ``LOCALSTACK_RUNTIME_ENDPOINT``. ``bootstrap.py`` is that
+environment side; this module starts and stops it.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from localstack import config
+from localstack.services.lambda_.invocation.executor_endpoint import (
+    ExecutorEndpoint,
+    StatusErrorException,
+)
+from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
+from localstack.services.lambda_.invocation.runtime_executor import (
+    LambdaRuntimeException,
+    RuntimeExecutor,
+)
+
+LOG = logging.getLogger(__name__)
+BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
+_interpreters: dict[str, tuple[str, str]] = {}
+_lock = threading.Lock()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _python_version(exe: str) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run(
+            [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+        major, minor = out.split(".")
+        return int(major), int(minor)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def find_interpreter(runtime: str) -> tuple[str, str]:
+    """Returns (path, why) of the Python to run a ``pythonX.Y`` runtime with; logs the choice once."""
+    with _lock:
+        if runtime in _interpreters:
+            return _interpreters[runtime]
+        m = re.fullmatch(r"python(\d+)\.(\d+)", runtime or "")
+        if not m:
+            raise LambdaRuntimeException(
+                f"runtime {runtime!r}: the local-process executor runs Python runtimes only"
+            )
+        want = (int(m[1]), int(m[2]))
+        override = os.environ.get(f"LOCAL_EXECUTOR_PYTHON_{want[0]}_{want[1]}")
+        if override:
+            choice = (override, f"LOCAL_EXECUTOR_PYTHON_{want[0]}_{want[1]}")
+        else:
+            pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+            candidates = sorted(glob.glob(f"{pyenv}/versions/[0-9]*.*/bin/python3"), reverse=True)
+            candidates += [p for p in (shutil.which(f"python{want[0]}.{want[1]}"),) if p]
+            candidates += [p for p in glob.glob("/usr/bin/python3.*") if re.search(r"\d$", p)]
+            candidates.append(sys.executable)
+            found: dict[tuple[int, int], str] = {}
+            for exe in candidates:
+                version = _python_version(exe)
+                if version and version[0] == want[0] and version not in found:
+                    found[version] = exe
+            if want in found:
+                choice = (found[want], "matches the runtime")
+            elif found:
+                closest = min(found, key=lambda v: (abs(v[1] - want[1]), -v[1]))
+                choice = (
+                    found[closest],
+                    f"closest available: Python {closest[0]}.{closest[1]}, NOT the runtime's "
+                    f"{want[0]}.{want[1]}",
+                )
+            else:
+                raise LambdaRuntimeException(f"no Python {want[0]} interpreter for {runtime}")
+        LOG.info("local-process executor: runtime %s runs under %s (%s)", runtime, *choice)
+        _interpreters[runtime] = choice
+        return choice
+
+
+def _copy_tree_readable(src: Path, dst: Path) -> None:
+    """Copies the unzipped code, readable (and where needed executable) by any user, as /var/task."""
+    shutil.copytree(src, dst, symlinks=True)
+    for root, dirs, files in os.walk(dst):
+        os.chmod(root, 0o755)
+        for name in files:
+            p = Path(root, name)
+            if not p.is_symlink():
+                p.chmod(0o755 if p.stat().st_mode & 0o111 else 0o644)
+        for name in dirs:
+            os.chmod(Path(root, name), 0o755)
+
+
+class LocalProcessRuntimeExecutor(RuntimeExecutor):
+    def __init__(self, id: str, function_version: FunctionVersion) -> None:
+        super().__init__(id=id, function_version=function_version)
+        self.executor_endpoint = ExecutorEndpoint(self.id, container_address="127.0.0.1")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.workdir: Path | None = None
+        self.log_path: Path | None = None
+
+    # Where LocalStack listens, as seen from the environment (same host).
+    def get_endpoint_from_executor(self) -> str:
+        host = config.GATEWAY_LISTEN[0].host
+        return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+    def get_runtime_endpoint(self) -> str:
+        return (
+            f"http://{self.get_endpoint_from_executor()}:{config.GATEWAY_LISTEN[0].port}"
+            f"{self.executor_endpoint.get_endpoint_prefix()}"
+        )
+
+    def get_address(self) -> str:
+        return self.executor_endpoint.container_address
+
+    def start(self, env_vars: dict[str, str]) -> None:
+        self.executor_endpoint.start()
+        cfg = self.function_version.config
+        interpreter, why = find_interpreter(str(cfg.runtime or ""))
+        user = os.environ.get("LOCAL_EXECUTOR_USER", "").strip()
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"lambda-{self.id}-"))
+        self.workdir.chmod(0o755)
+        task = self.workdir / "task"
+        _copy_tree_readable(cfg.code.get_unzipped_code_location(), task)
+        tmp = self.workdir / "tmp"
+        tmp.mkdir(mode=0o700)
+        if user:
+            pw = pwd.getpwnam(user)
+            os.chown(tmp, pw.pw_uid, pw.pw_gid)
+        self.log_path = self.workdir / "output.log"
+        port = _free_port("127.0.0.1")
+        self.executor_endpoint.container_port = port
+
+        env = {k: str(v) for k, v in env_vars.items()}
+        env.update(
+            LAMBDA_TASK_ROOT=str(task),
+            LAMBDA_RUNTIME_DIR=str(BOOTSTRAP.parent),
+            PATH="/usr/local/bin:/usr/bin:/bin",
+            LANG="en_US.UTF-8",
+            LD_LIBRARY_PATH=f"{task}:{task}/lib",
+            PYTHONPATH=str(task),
+            PYTHONDONTWRITEBYTECODE="1",
+            HOME=str(tmp),
+            TMPDIR=str(tmp),
+            _LOCAL_EXECUTOR_PORT=str(port),
+            _LOCAL_EXECUTOR_LOG=str(self.log_path),
+            _LOCAL_EXECUTOR_USER=user,
+        )
+        LOG.info(
+            "local-process executor: starting environment %s of %s: %s (%s), as %s",
+            self.id, cfg.runtime, interpreter, why, user or f"uid {os.getuid()}",
+        )
+        with open(self.log_path, "wb") as log:
+            log.write(
+                f"[local-process executor] {cfg.runtime} under {interpreter} ({why}), "
+                f"as {user or 'uid %d' % os.getuid()}\n".encode()
+            )
+            log.flush()
+            self.process = subprocess.Popen(
+                [interpreter, "-u", str(BOOTSTRAP)],
+                env=env,
+                cwd=task,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # in LocalStack's process group: stopping LocalStack's group stops it too
+        self.log_path.chmod(0o644)
+        threading.Thread(target=self._watch, daemon=True, name=f"watch-{self.id}").start()
+        self.executor_endpoint.wait_for_startup()
+
+    def _watch(self) -> None:
+        """Fails the startup when the process dies before saying it is ready."""
+        process = self.process
+        if process is None:
+            return
+        rc = process.wait()
+        future = self.executor_endpoint.startup_future
+        if future is not None and not future.done():
+            future.set_exception(
+                StatusErrorException(
+                    f"environment process exited rc={rc} during startup", payload=self.get_logs()
+                )
+            )
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        try:
+            self.executor_endpoint.shutdown()
+        except Exception as e:
+            LOG.debug("shutting down executor endpoint %s: %s", self.id, e)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def invoke(self, payload: dict[str, str]) -> InvocationResult:
+        if self.process is None or self.process.poll() is not None:
+            raise LambdaRuntimeException(f"execution environment {self.id} is not running")
+        return self.executor_endpoint.invoke(payload)
+
+    def get_logs(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace") if self.log_path else ""
+        except OSError:
+            return ""
+
+    @classmethod
+    def prepare_version(cls, function_version: FunctionVersion) -> None:
+        if not function_version.config.code:
+            raise LambdaRuntimeException("the local-process executor runs zip functions only")
+        function_version.config.code.prepare_for_execution()
+        find_interpreter(str(function_version.config.runtime or ""))
+
+    @classmethod
+    def cleanup_version(cls, function_version: FunctionVersion) -> None:
+        pass
+
+    @classmethod
+    def validate_environment(cls) -> bool:
+        return True

@@ -1,0 +1,209 @@
+"""LocalStack in host mode (no Docker for LocalStack itself), in its own venv, ports and folders.
+
+``localstack-core`` runs as ``python -m localstack.runtime.main`` from ``.venv-localstack`` (made by
+``make localstack``; the ``localstack`` CLI would want an auth token). Everything it writes goes under
+``root`` except ``/tmp/localstack-s3-storage`` (hard-coded upstream), removed on stop when this
+instance created it. Lambda functions run through:
+
+- ``local-process`` (tests/e2e/executor, installed into LocalStack's venv): the deployed zip in a local
+  Python process matching the runtime, as an unprivileged user; no Docker needed;
+- ``docker``: LocalStack's own executor, AWS's Lambda image (where a Docker engine is available).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.nfs_server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+VENV = Path(os.environ.get("LOCALSTACK_VENV", REPO / ".venv-localstack"))
+SERVICES = "sns,sqs,lambda,iam,sts,logs,ec2,kms,cloudwatch,s3"
+S3_STORAGE = Path("/tmp/localstack-s3-storage")
+INSTALL_HINT = "run `make localstack` (LocalStack's venv .venv-localstack with the test executor)"
+
+
+def docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def docker_bridge_gateway() -> str:
+    """The host's address on Docker's default bridge: reachable from Lambda containers and here."""
+    out = subprocess.run(
+        ["docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"],
+        capture_output=True, text=True, check=True, timeout=20,
+    )
+    return out.stdout.strip()
+
+
+def choose_executor() -> str:
+    """E2E_LAMBDA_EXECUTOR=local-process|docker|auto (default auto: docker when it works)."""
+    wanted = os.environ.get("E2E_LAMBDA_EXECUTOR", "auto")
+    if wanted == "auto":
+        return "docker" if docker_available() else "local-process"
+    if wanted not in ("docker", "local-process"):
+        raise ValueError(f"E2E_LAMBDA_EXECUTOR={wanted!r}: want local-process, docker or auto")
+    return wanted
+
+
+class LocalStack:
+    def __init__(
+        self,
+        root: Path,
+        host: str = "127.0.0.1",
+        executor: str = "local-process",
+        lambda_user: str = "nobody",
+        port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.python = VENV / "bin" / "python"
+        if not self.python.exists():
+            raise RuntimeError(f"{self.python} not found: {INSTALL_HINT}")
+        self.root = root
+        self.host = host
+        self.port = port or free_port(host)
+        self.executor = executor
+        self.lambda_user = lambda_user
+        self.extra_env = extra_env or {}
+        self.log = root / "localstack.log"
+        self.pidfile = root / "localstack.pid"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._owns_s3_storage = False
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        keep = ("PATH", "LANG", "LC_ALL", "HOME", "PYENV_ROOT", "DOCKER_HOST", "USER")
+        env = {k: v for k, v in os.environ.items() if k in keep}
+        env.update(
+            OVERRIDE_IN_DOCKER="0",
+            FILESYSTEM_ROOT=str(self.root / "fs"),
+            TMPDIR=str(self.root / "tmp"),
+            GATEWAY_LISTEN=f"{self.host}:{self.port}",
+            LOCALSTACK_HOST=f"{self.host}:{self.port}",
+            SQS_ENDPOINT_STRATEGY="path",
+            SKIP_SSL_CERT_DOWNLOAD="1",
+            DISABLE_EVENTS="1",
+            DNS_ADDRESS="0",
+            EAGER_SERVICE_LOADING="1",
+            SERVICES=SERVICES,
+            LAMBDA_RUNTIME_EXECUTOR=self.executor,
+            LAMBDA_RETRY_BASE_DELAY="1",
+            LOCAL_EXECUTOR_USER=self.lambda_user,
+        )
+        if self.executor == "docker":
+            # Lambda containers reach LocalStack (and the NFS server) at the host's bridge address.
+            env.update(HOSTNAME_FROM_LAMBDA=self.host, LAMBDA_DOCKER_NETWORK="bridge")
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 90) -> LocalStack:
+        for sub in ("fs", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        # The executor's task folders under tmp/ must be readable by the Lambda user.
+        for d in (self.root, self.root / "tmp"):
+            d.chmod(0o755)
+        self._owns_s3_storage = not S3_STORAGE.exists()
+        with open(self.log, "ab") as log:
+            self._proc = subprocess.Popen(
+                [str(self.python), "-m", "localstack.runtime.main"],
+                env=self.environment(),
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pidfile.write_text(f"{self._proc.pid}\n")
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"LocalStack exited rc={self._proc.returncode}; log:\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"LocalStack not ready after {timeout} s; log:\n{self.log_tail()}")
+            time.sleep(0.2)
+        return self
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/_localstack/health", timeout=2) as r:
+                services = json.load(r).get("services", {})
+        except (OSError, ValueError):
+            return False
+        wanted = SERVICES.split(",")
+        return all(services.get(s) in ("running", "available") for s in wanted)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            stop_process_group(proc.pid, proc.wait)
+        self.pidfile.unlink(missing_ok=True)
+        if self._owns_s3_storage:
+            shutil.rmtree(S3_STORAGE, ignore_errors=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stop_process_group(pid: int, wait=None, grace: float = 20) -> None:
+    """SIGTERM to the process group (LocalStack and the Lambda processes it started), then SIGKILL."""
+
+    def alive() -> bool:
+        if wait is not None:
+            try:
+                wait(timeout=0.2)
+                return False
+            except subprocess.TimeoutExpired:
+                return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.2)
+        return True
+
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while alive():
+        if time.monotonic() > deadline:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if wait is not None:
+                wait(timeout=10)
+            break
+    # Anything left in the group (e.g. an orphaned Lambda process) goes too.
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
