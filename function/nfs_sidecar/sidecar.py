@@ -257,12 +257,13 @@ class SidecarWriter:
                 # Its writer died (none outlives the function timeout): break the lock.
                 self._remove(dir_fh, [lock_name])
                 continue
-            if time.monotonic() + delay > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise SidecarBusy(
                     f"{lock_name} held by another writer for {age_ns / 1e9:.1f} s; "
                     "giving up for now (the notification will be retried)"
                 )
-            time.sleep(delay)
+            time.sleep(min(delay, remaining))
             delay = min(delay * 2, 0.2)
 
     def _remove(self, dir_fh: bytes, names: list[str]) -> None:
