@@ -19,6 +19,12 @@ MAX_PATH_BYTES = 4096
 SIDECAR_NAME_OVERHEAD = len("..12345678.tmp")
 
 
+# Set by the redrive tool when it publishes a failed notification again: the notification keeps
+# its place in the order (and its identity in the sidecar) instead of looking brand new.
+ORIGINAL_PUBLISHED_ATTR = "nfs-sidecar.original-published"
+ORIGINAL_MESSAGE_ID_ATTR = "nfs-sidecar.original-message-id"
+
+
 class InvalidMessage(ValueError):
     """The notification can never succeed as sent: fix the publisher, then redrive it."""
 
@@ -103,21 +109,29 @@ def _published(raw: object) -> datetime:
     return when.astimezone(UTC)
 
 
+def _attribute(envelope: dict[str, Any], name: str) -> str | None:
+    attributes = envelope.get("MessageAttributes")
+    value = attributes.get(name) if isinstance(attributes, dict) else None
+    found = value.get("Value") if isinstance(value, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
 def from_envelope(envelope: object, suffix: str) -> Notification:
     """An SNS envelope (a Lambda SNS record's ``Sns``, or an SQS body) -> Notification."""
     if not isinstance(envelope, dict):
         raise InvalidMessage("SNS envelope must be a JSON object")
-    message_id = envelope.get("MessageId")
+    message_id = _attribute(envelope, ORIGINAL_MESSAGE_ID_ATTR) or envelope.get("MessageId")
     if not isinstance(message_id, str) or not message_id:
         raise InvalidMessage("SNS envelope has no MessageId (raw message delivery must be off)")
     filename, results = parse_message(envelope.get("Message"), suffix)
     topic = envelope.get("TopicArn")
+    published = _attribute(envelope, ORIGINAL_PUBLISHED_ATTR) or envelope.get("Timestamp")
     return Notification(
         filename,
         results,
         message_id,
         topic if isinstance(topic, str) else None,
-        _published(envelope.get("Timestamp")),
+        _published(published),
     )
 
 

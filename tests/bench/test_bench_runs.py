@@ -16,10 +16,16 @@ def test_benchmark_prints_its_table_and_rpc_counts() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "tests.bench.run"],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": f"{ROOT / 'function'}:{ROOT}", "BENCH_MESSAGES": "20",
-             "BENCH_BLOCK": "10"},
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        env={
+            **os.environ,
+            "PYTHONPATH": f"{ROOT / 'function'}:{ROOT}",
+            "BENCH_MESSAGES": "20",
+            "BENCH_BLOCK": "10",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.count("throughput function/naive:") == 2

@@ -19,8 +19,13 @@ FUNCTION_DIR = Path(__file__).resolve().parents[2] / "function"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:processing-complete"
 
 
-def envelope(filename: Any, message_id: str = "m-1", published: str = "2026-11-24T10:00:00.000Z",
-             results: Any = None, message: str | None = None) -> dict[str, Any]:  # fmt: skip
+def envelope(
+    filename: Any,
+    message_id: str = "m-1",
+    published: str = "2026-11-24T10:00:00.000Z",
+    results: Any = None,
+    message: str | None = None,
+) -> dict[str, Any]:
     body = {"filename": filename, "results": {"status": "ok"} if results is None else results}
     return {
         "Type": "Notification",
@@ -38,19 +43,25 @@ def sns_event(*args: Any, **kwargs: Any) -> dict[str, Any]:
 def sqs_event(*bodies: dict[str, Any] | str) -> dict[str, Any]:
     return {
         "Records": [
-            {"eventSource": "aws:sqs", "messageId": f"sqs-{i}",
-             "body": body if isinstance(body, str) else json.dumps(body)}
+            {
+                "eventSource": "aws:sqs",
+                "messageId": f"sqs-{i}",
+                "body": body if isinstance(body, str) else json.dumps(body),
+            }
             for i, body in enumerate(bodies)
         ]
-    }  # fmt: skip
+    }
 
 
 def config_for(server: NfsServer, export: Export | None = None, **overrides: Any) -> Config:
     export = export or server.open
     values: dict[str, Any] = {
-        "server": server.host, "export": export.path, "nfs_port": server.nfs_port,
-        "mount_port": server.mount_port, "timeout_ms": 3000,
-    }  # fmt: skip
+        "server": server.host,
+        "export": export.path,
+        "nfs_port": server.nfs_port,
+        "mount_port": server.mount_port,
+        "timeout_ms": 3000,
+    }
     values.update(overrides)
     return Config(**values)
 
@@ -60,8 +71,11 @@ def handler_for(server: NfsServer, export: Export | None = None, **overrides: An
 
 
 def env_for(config: Config) -> dict[str, str]:
-    env = {"NFS_SERVER": config.server, "NFS_EXPORT": config.export,
-           "NFS_TIMEOUT_MS": str(config.timeout_ms)}  # fmt: skip
+    env = {
+        "NFS_SERVER": config.server,
+        "NFS_EXPORT": config.export,
+        "NFS_TIMEOUT_MS": str(config.timeout_ms),
+    }
     if config.nfs_port:
         env["NFS_PORT"] = str(config.nfs_port)
     if config.mount_port:
@@ -109,7 +123,9 @@ def run_unprivileged(config: Config, event: dict[str, Any], timeout: float = 30)
     proc = subprocess.run(
         [sys.executable, "-c", UNPRIVILEGED, str(FUNCTION_DIR), json.dumps(event)],
         env={**env_for(config), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])

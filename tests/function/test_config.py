@@ -18,11 +18,19 @@ def test_defaults() -> None:
 
 
 def test_every_setting_is_read() -> None:
-    config = Config.from_env({
-        **BASE, "NFS_PORT": "2049", "NFS_MOUNT_PORT": "2049", "NFS_TIMEOUT_MS": "1500",
-        "NFS_UID": "1000", "NFS_GID": "0", "SIDECAR_SUFFIX": ".meta.json",
-        "SIDECAR_LOCK_STALE_SECONDS": "60", "NFS_EXPORT": "/a/b/",
-    })  # fmt: skip
+    config = Config.from_env(
+        {
+            **BASE,
+            "NFS_PORT": "2049",
+            "NFS_MOUNT_PORT": "2049",
+            "NFS_TIMEOUT_MS": "1500",
+            "NFS_UID": "1000",
+            "NFS_GID": "0",
+            "SIDECAR_SUFFIX": ".meta.json",
+            "SIDECAR_LOCK_STALE_SECONDS": "60",
+            "NFS_EXPORT": "/a/b/",
+        }
+    )
     assert config == Config("10.0.1.20", "/a/b", 2049, 2049, 1500, 1000, 0, ".meta.json", 60)
 
 

@@ -136,3 +136,19 @@ def test_notifications_order_by_publish_time_then_message_id() -> None:
     tie = from_envelope(envelope("f", "c", "2026-11-24T10:00:00.000Z"), SUFFIX)
     assert older.order_key < newer.order_key
     assert older.order_key < tie.order_key < newer.order_key
+
+
+def test_a_redriven_notification_keeps_its_original_identity_and_time() -> None:
+    redriven = {
+        **envelope("f.txt", "new-id", "2026-11-25T08:00:00.000Z"),
+        "MessageAttributes": {
+            "nfs-sidecar.original-published": {
+                "Type": "String",
+                "Value": "2026-11-24T10:00:00.000Z",
+            },
+            "nfs-sidecar.original-message-id": {"Type": "String", "Value": "first-id"},
+        },
+    }
+    note = from_envelope(redriven, SUFFIX)
+    assert note.message_id == "first-id"
+    assert note.published == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

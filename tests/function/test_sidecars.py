@@ -170,8 +170,9 @@ def test_concurrent_writers_keep_the_newest(nfs_server: NfsServer, export: Path)
             seq = (i * writers + w * 7) % (writers * per_writer)  # interleaved, out of order
             published = f"2026-11-24T10:00:{seq // 1000:02d}.{seq % 1000:03d}Z"
             try:
-                handlers[w](sns_event(f"{export.name}/hot.bin", f"m-{seq:03d}", published,
-                                      results=seq))  # fmt: skip
+                handlers[w](
+                    sns_event(f"{export.name}/hot.bin", f"m-{seq:03d}", published, results=seq)
+                )
             except BaseException as exc:
                 errors.append(exc)
 
