@@ -462,7 +462,8 @@ class NfsClient:
         if lib.nfs_open(ctx, b"/", os.O_RDONLY, byref(root)) != 0:
             raise MountError(f"cannot open the root of {self.export}: {self._error()}")
         self.root = _fh_bytes(lib.nfs_get_fh(root).contents)
-        lib.nfs_close(ctx, root)
+        if lib.nfs_close(ctx, root) != 0:
+            raise MountError(f"cannot close the root of {self.export}: {self._error()}")
         self.writemax = int(lib.nfs_get_writemax(ctx)) or 65536
         self.readmax = int(lib.nfs_get_readmax(ctx)) or 65536
         self._rpc = lib.nfs_get_rpc_context(ctx)
@@ -590,14 +591,11 @@ class NfsClient:
     @staticmethod
     def _fh(fh: bytes) -> nfs_fh3:
         buf = ctypes.create_string_buffer(fh, len(fh))
-        handle = nfs_fh3(len(fh), ctypes.cast(buf, c_void_p))
-        handle._buf = buf  # type: ignore[attr-defined]  # keep the bytes alive with the struct
-        return handle
+        # ctypes keeps ``buf`` alive through the cast, and through any struct this is copied into.
+        return nfs_fh3(len(fh), ctypes.cast(buf, c_void_p))
 
     def _dirop(self, dir_fh: bytes, name: str) -> diropargs3:
-        args = diropargs3(self._fh(dir_fh), name.encode())
-        args._dir = args.dir  # type: ignore[attr-defined]
-        return args
+        return diropargs3(self._fh(dir_fh), name.encode())
 
     def lookup(self, dir_fh: bytes, name: str) -> Pending:
         """LOOKUP: the handle and attributes of ``name`` in a folder -> Entry."""

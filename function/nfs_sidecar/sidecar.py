@@ -161,18 +161,20 @@ class SidecarWriter:
             target = self._target(file_call, note.filename)
             tmp: Entry = tmp_call.result()  # type: ignore[assignment]
             client.write_all(tmp.fh, render(note, target))
-            written = self._publish(note, dir_fh, tmp, sidecar_name, leftovers, lock_wait_s)
+            written = self._publish(
+                note, dir_fh, tmp, tmp_name, sidecar_name, leftovers, lock_wait_s
+            )
         except BaseException:
             if not client.broken:
                 with contextlib.suppress(NfsError):  # keep the original error
                     self._remove(dir_fh, leftovers)
             raise
-        if leftovers == [tmp_name] and written:
+        if written and tmp_name in leftovers:
             # Published by LINK: the temp name is now just a second name of the sidecar. Its
             # removal changes nothing for this notification: don't wait a round trip for it.
+            leftovers.remove(tmp_name)
             client.send_without_waiting(client.remove(dir_fh, tmp_name))
-        else:
-            self._remove(dir_fh, leftovers)
+        self._remove(dir_fh, leftovers)
         return written
 
     def _publish(
@@ -180,28 +182,26 @@ class SidecarWriter:
         note: Notification,
         dir_fh: bytes,
         tmp: Entry,
+        tmp_name: str,
         sidecar_name: str,
         leftovers: list[str],
         lock_wait_s: float,
     ) -> bool:
         """Step 3: the temp file becomes the sidecar, or is dropped for a newer one."""
-        client = self.client
         if self._link(tmp, dir_fh, sidecar_name):
             return True
         lock_name = f".{sidecar_name}.lock"
         self._lock(dir_fh, lock_name, lock_wait_s)
         leftovers.append(lock_name)
-        while True:
-            current = self._current_order_key(dir_fh, sidecar_name)
-            if current is _ABSENT:  # removed by someone meanwhile: create it afresh
-                if self._link(tmp, dir_fh, sidecar_name):
-                    return True
-                continue
-            if current is not None and current > note.order_key:  # type: ignore[operator]
-                return False
-            client.call(client.rename(dir_fh, leftovers[0], dir_fh, sidecar_name))
-            leftovers.remove(leftovers[0])
-            return True
+        while (current := self._read(dir_fh, sidecar_name)) is None:
+            if self._link(tmp, dir_fh, sidecar_name):  # removed meanwhile: create it afresh
+                return True
+        newest = order_key_of(current)
+        if newest is not None and newest > note.order_key:
+            return False
+        self.client.call(self.client.rename(dir_fh, tmp_name, dir_fh, sidecar_name))
+        leftovers.remove(tmp_name)
+        return True
 
     def _link(self, tmp: Entry, dir_fh: bytes, sidecar_name: str) -> bool:
         try:
@@ -225,16 +225,16 @@ class SidecarWriter:
             raise NotARegularFile(f"{filename!r} is not a regular file")
         return entry
 
-    def _current_order_key(self, dir_fh: bytes, sidecar_name: str) -> object:
-        """The current sidecar's order key; None if it has none; _ABSENT if there is none."""
+    def _read(self, dir_fh: bytes, name: str) -> bytes | None:
+        """A file's content; None if it does not exist."""
         try:
-            entry: Entry = self.client.call(self.client.lookup(dir_fh, sidecar_name))  # type: ignore[assignment]
+            entry: Entry = self.client.call(self.client.lookup(dir_fh, name))  # type: ignore[assignment]
         except NfsStatusError as exc:
             if exc.status == NOENT:
-                return _ABSENT
+                return None
             raise
         size = entry.attributes.size if entry.attributes else 0
-        return order_key_of(self.client.read_all(entry.fh, size, MAX_SIDECAR_BYTES))
+        return self.client.read_all(entry.fh, size, MAX_SIDECAR_BYTES)
 
     def _lock(self, dir_fh: bytes, lock_name: str, wait_s: float) -> None:
         client, delay = self.client, 0.005
@@ -247,12 +247,14 @@ class SidecarWriter:
                 if exc.status != EXIST:
                     raise
             try:
-                lock: Entry | None = client.call(client.lookup(dir_fh, lock_name))  # type: ignore[assignment]
+                lock: Entry = client.call(client.lookup(dir_fh, lock_name))  # type: ignore[assignment]
             except NfsStatusError as exc:
                 if exc.status != NOENT:
                     raise
                 continue  # released meanwhile: try again at once
-            age_ns = time.time_ns() - (lock.attributes.mtime_ns if lock and lock.attributes else 0)
+            # No attributes in the reply: count the lock as fresh rather than break it.
+            mtime_ns = lock.attributes.mtime_ns if lock.attributes else time.time_ns()
+            age_ns = time.time_ns() - mtime_ns
             if age_ns > self.lock_stale_ns:
                 # Its writer died (none outlives the function timeout): break the lock.
                 self._remove(dir_fh, [lock_name])
@@ -277,6 +279,3 @@ class SidecarWriter:
             except NfsStatusError as exc:
                 if exc.status != NOENT:
                     raise
-
-
-_ABSENT = object()
