@@ -47,7 +47,7 @@ test-pythons: ## run the function tests under the other Lambda Python versions p
 
 .PHONY: bench
 bench: deps venv ## benchmark: warm function vs naive mount-per-message, on a loopback NFS server
-	$(PY) -m tests.bench.run
+	PYTHONPATH=function:. $(PY) -m tests.bench.run
 
 .PHONY: clean
 clean: ## remove build and test artefacts
