@@ -1,17 +1,18 @@
 """LocalStack in host mode (no Docker for LocalStack itself), in its own venv, ports and folders.
 
-``localstack-core`` runs as ``python -m localstack.runtime.main`` from ``.venv-localstack`` (made by
-``make localstack``; the ``localstack`` CLI would want an auth token). Everything it writes goes under
-``root`` except ``/tmp/localstack-s3-storage`` (hard-coded upstream), removed on stop when this
-instance created it. Lambda functions run through:
+``localstack-core`` runs as ``python -m localstack.runtime.main`` from ``.venv-localstack``
+(made by ``make localstack``; the ``localstack`` CLI would want an auth token). Everything it
+writes goes under ``root`` except ``/tmp/localstack-s3-storage`` (hard-coded upstream), removed on
+stop when this instance created it. Lambda functions run through:
 
-- ``local-process`` (tests/e2e/executor, installed into LocalStack's venv): the deployed zip in a local
-  Python process matching the runtime, as an unprivileged user; no Docker needed;
+- ``local-process`` (tests/e2e/executor, installed into LocalStack's venv): the deployed zip in a
+  local Python process matching the runtime, as an unprivileged user; no Docker needed;
 - ``docker``: LocalStack's own executor, AWS's Lambda image (where a Docker engine is available).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -43,7 +44,10 @@ def docker_bridge_gateway() -> str:
     """The host's address on Docker's default bridge: reachable from Lambda containers and here."""
     out = subprocess.run(
         ["docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"],
-        capture_output=True, text=True, check=True, timeout=20,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=20,
     )
     return out.stdout.strip()
 
@@ -95,7 +99,7 @@ class LocalStack:
             TMPDIR=str(self.root / "tmp"),
             GATEWAY_LISTEN=f"{self.host}:{self.port}",
             LOCALSTACK_HOST=f"{self.host}:{self.port}",
-            SQS_ENDPOINT_STRATEGY="path",
+            SQS_ENDPOINT_STRATEGY="off",
             SKIP_SSL_CERT_DOWNLOAD="1",
             DISABLE_EVENTS="1",
             DNS_ADDRESS="0",
@@ -137,7 +141,9 @@ class LocalStack:
                 )
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"LocalStack not ready after {timeout} s; log:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"LocalStack not ready after {timeout} s; log:\n{self.log_tail()}"
+                )
             time.sleep(0.2)
         return self
 
@@ -172,7 +178,7 @@ class LocalStack:
 
 
 def stop_process_group(pid: int, wait=None, grace: float = 20) -> None:
-    """SIGTERM to the process group (LocalStack and the Lambda processes it started), then SIGKILL."""
+    """SIGTERM to the process group (LocalStack and its Lambda processes), then SIGKILL."""
 
     def alive() -> bool:
         if wait is not None:
@@ -195,15 +201,11 @@ def stop_process_group(pid: int, wait=None, grace: float = 20) -> None:
     deadline = time.monotonic() + grace
     while alive():
         if time.monotonic() > deadline:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             if wait is not None:
                 wait(timeout=10)
             break
     # Anything left in the group (e.g. an orphaned Lambda process) goes too.
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

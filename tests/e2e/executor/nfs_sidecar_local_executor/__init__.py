@@ -8,9 +8,9 @@ and serves invocations over LocalStack's executor protocol (see ``executor.py``)
 
 Settings, read from LocalStack's environment:
 
-- ``LOCAL_EXECUTOR_USER``: run the handler as this user (e.g. ``nobody``), like Lambda's sandbox user;
-  empty: as LocalStack's own user.
-- ``LOCAL_EXECUTOR_PYTHON_<major>_<minor>`` (e.g. ``LOCAL_EXECUTOR_PYTHON_3_12``): the interpreter for
-  that runtime; otherwise pyenv's (``$PYENV_ROOT/versions/3.12.*``), then ``python3.12`` on PATH, then
-  the closest version found. The choice is logged.
+- ``LOCAL_EXECUTOR_USER``: run the handler as this user (e.g. ``nobody``), like Lambda's
+  sandbox user; empty: as LocalStack's own user.
+- ``LOCAL_EXECUTOR_PYTHON_<major>_<minor>`` (e.g. ``LOCAL_EXECUTOR_PYTHON_3_12``): the interpreter
+  for that runtime; otherwise pyenv's (``$PYENV_ROOT/versions/3.12.*``), then ``python3.12`` on
+  PATH, then the closest version found. The choice is logged.
 """

@@ -1,10 +1,11 @@
 """The execution environment: runs under the function's Python, standard library only.
 
-Started by executor.py with the function's environment (``_HANDLER``, ``LOCALSTACK_RUNTIME_ENDPOINT``,
-``LOCALSTACK_RUNTIME_ID``, ``AWS_LAMBDA_FUNCTION_TIMEOUT``, ...) and three private variables: the port
-to serve ``/invoke`` on, the output log (to return each invocation's lines to LocalStack) and the user
-to drop to. Like Lambda's runtime, it imports the handler once (init), reports ready, then runs one
-invocation at a time on the main thread and writes START/END/REPORT lines.
+Started by executor.py with the function's environment (``_HANDLER``,
+``LOCALSTACK_RUNTIME_ENDPOINT``, ``LOCALSTACK_RUNTIME_ID``, ``AWS_LAMBDA_FUNCTION_TIMEOUT``, ...)
+and three private variables: the port to serve ``/invoke`` on, the output log (to return each
+invocation's lines to LocalStack) and the user to drop to. Like Lambda's runtime, it imports the
+handler once (init), reports ready, then runs one invocation at a time on the main thread and
+writes START/END/REPORT lines.
 
 Dropping to an unprivileged user: the interpreter may live where that user cannot read (pyenv under
 /root), so the standard library modules a handler commonly needs are imported first, then the
@@ -13,6 +14,7 @@ process drops to the user, then it imports the handler from the (world-readable)
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -24,15 +26,75 @@ import traceback
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-PREIMPORT = (
-    "argparse base64 binascii calendar collections contextlib copy csv ctypes ctypes.util "
-    "dataclasses datetime decimal email.utils encodings.ascii encodings.idna encodings.latin_1 "
-    "encodings.utf_8 enum errno fnmatch functools hashlib hmac http.client io ipaddress itertools "
-    "json logging logging.handlers math mimetypes ntpath operator pathlib platform posixpath pprint "
-    "random re secrets select selectors shlex signal socket stat string struct subprocess tempfile "
-    "textwrap threading time traceback types typing unicodedata urllib.error urllib.parse "
-    "urllib.request uuid warnings weakref zlib zoneinfo"
-).split()
+PREIMPORT = [
+    "argparse",
+    "base64",
+    "binascii",
+    "calendar",
+    "collections",
+    "contextlib",
+    "copy",
+    "csv",
+    "ctypes",
+    "ctypes.util",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "email.utils",
+    "encodings.ascii",
+    "encodings.idna",
+    "encodings.latin_1",
+    "encodings.utf_8",
+    "enum",
+    "errno",
+    "fnmatch",
+    "functools",
+    "hashlib",
+    "hmac",
+    "http.client",
+    "io",
+    "ipaddress",
+    "itertools",
+    "json",
+    "logging",
+    "logging.handlers",
+    "math",
+    "mimetypes",
+    "ntpath",
+    "operator",
+    "pathlib",
+    "platform",
+    "posixpath",
+    "pprint",
+    "random",
+    "re",
+    "secrets",
+    "select",
+    "selectors",
+    "shlex",
+    "signal",
+    "socket",
+    "stat",
+    "string",
+    "struct",
+    "subprocess",
+    "tempfile",
+    "textwrap",
+    "threading",
+    "time",
+    "traceback",
+    "types",
+    "typing",
+    "unicodedata",
+    "urllib.error",
+    "urllib.parse",
+    "urllib.request",
+    "uuid",
+    "warnings",
+    "weakref",
+    "zlib",
+    "zoneinfo",
+]
 
 ENDPOINT = os.environ["LOCALSTACK_RUNTIME_ENDPOINT"].rstrip("/")
 RUNTIME_ID = os.environ["LOCALSTACK_RUNTIME_ID"]
@@ -122,10 +184,8 @@ def drop_privileges(user: str) -> None:
     import pwd
 
     for name in PREIMPORT:
-        try:
+        with contextlib.suppress(ImportError):
             importlib.import_module(name)
-        except ImportError:
-            pass
     pw = pwd.getpwnam(user)
     os.setgroups([])
     os.setgid(pw.pw_gid)
@@ -176,7 +236,9 @@ def main() -> None:
         timer.start()
         try:
             event = json.loads(job["payload"])
-            result = handler(event, Context(request_id, job["invoked-function-arn"], start + timeout))
+            result = handler(
+                event, Context(request_id, job["invoked-function-arn"], start + timeout)
+            )
             body, kind = json.dumps(result).encode(), "response"
         except Exception as e:
             err = error_body(e, request_id)
@@ -196,14 +258,21 @@ def main() -> None:
 
 def timed_out(request_id: str, timeout: float, log) -> None:
     """Like Lambda: the invocation fails and the environment is discarded."""
-    print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} "
-          f"Task timed out after {timeout:.2f} seconds")
+    print(
+        f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} "
+        f"Task timed out after {timeout:.2f} seconds"
+    )
     sys.stdout.flush()
-    body = {"errorMessage": f"Task timed out after {timeout:.2f} seconds",
-            "errorType": "Sandbox.Timedout", "requestId": request_id}
+    body = {
+        "errorMessage": f"Task timed out after {timeout:.2f} seconds",
+        "errorType": "Sandbox.Timedout",
+        "requestId": request_id,
+    }
     try:
-        post(f"/invocations/{request_id}/logs",
-             json.dumps({"logs": log.read().decode(errors="replace")}).encode())
+        post(
+            f"/invocations/{request_id}/logs",
+            json.dumps({"logs": log.read().decode(errors="replace")}).encode(),
+        )
         post(f"/invocations/{request_id}/error", json.dumps(body).encode())
     finally:
         os._exit(1)

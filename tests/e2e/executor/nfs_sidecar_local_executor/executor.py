@@ -1,9 +1,10 @@
 """The runtime executor: one local Python process per Lambda execution environment.
 
-Protocol (LocalStack's ExecutorEndpoint, the same one its runtime-init speaks in Docker): LocalStack
-POSTs ``/invoke`` to the environment's address; the environment reports ``.../status/<id>/ready`` (or
-``/error``) once the handler is imported, and for each invocation ``.../invocations/<request id>/logs``
-then ``/response`` or ``/error`` to ``LOCALSTACK_RUNTIME_ENDPOINT``. ``bootstrap.py`` is that
+Protocol (LocalStack's ExecutorEndpoint, the same one its runtime-init speaks in Docker):
+LocalStack POSTs ``/invoke`` to the environment's address; the environment reports
+``.../status/<id>/ready`` (or ``/error``) once the handler is imported, and for each invocation
+``.../invocations/<request id>/logs`` then ``/response`` or ``/error`` to
+``LOCALSTACK_RUNTIME_ENDPOINT``. ``bootstrap.py`` is that
 environment side; this module starts and stops it.
 """
 
@@ -50,7 +51,10 @@ def _python_version(exe: str) -> tuple[int, int] | None:
     try:
         out = subprocess.run(
             [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         major, minor = out.split(".")
         return int(major), int(minor)
@@ -59,7 +63,7 @@ def _python_version(exe: str) -> tuple[int, int] | None:
 
 
 def find_interpreter(runtime: str) -> tuple[str, str]:
-    """Returns (path, why) of the Python to run a ``pythonX.Y`` runtime with; logs the choice once."""
+    """(path, why) of the Python to run a ``pythonX.Y`` runtime with; logs the choice once."""
     with _lock:
         if runtime in _interpreters:
             return _interpreters[runtime]
@@ -100,7 +104,7 @@ def find_interpreter(runtime: str) -> tuple[str, str]:
 
 
 def _copy_tree_readable(src: Path, dst: Path) -> None:
-    """Copies the unzipped code, readable (and where needed executable) by any user, as /var/task."""
+    """Copies the unzipped code, readable (executable where it was) by any user: /var/task."""
     shutil.copytree(src, dst, symlinks=True)
     for root, dirs, files in os.walk(dst):
         os.chmod(root, 0o755)
@@ -169,12 +173,16 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         )
         LOG.info(
             "local-process executor: starting environment %s of %s: %s (%s), as %s",
-            self.id, cfg.runtime, interpreter, why, user or f"uid {os.getuid()}",
+            self.id,
+            cfg.runtime,
+            interpreter,
+            why,
+            user or f"uid {os.getuid()}",
         )
         with open(self.log_path, "wb") as log:
             log.write(
                 f"[local-process executor] {cfg.runtime} under {interpreter} ({why}), "
-                f"as {user or 'uid %d' % os.getuid()}\n".encode()
+                f"as {user or f'uid {os.getuid()}'}\n".encode()
             )
             log.flush()
             self.process = subprocess.Popen(
