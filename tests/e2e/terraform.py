@@ -35,7 +35,7 @@ CLI_CONFIG = """provider_installation {{
   }}
 }}
 """
-OVERRIDE = """# Written by tests/e2e/terraform.py into a copy of the example: AWS provider -> LocalStack.
+OVERRIDE = """# Written by tests/e2e/terraform.py: the AWS provider -> LocalStack.
 provider "aws" {{
   region                      = "{region}"
   access_key                  = "test"
