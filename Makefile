@@ -11,7 +11,7 @@ EXTRA_PYTHONS ?= $(wildcard $(PYENV_ROOT)/versions/3.12.*/bin/python3 $(PYENV_RO
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ lint: venv ## ruff check + format check
 	$(VENV)/bin/ruff format --check .
 
 .PHONY: test
-test: deps lint ## everything: lint, unit + NFS tests under every Python runtime present
+test: deps lint build localstack e2e-venv ## everything: lint, unit + NFS + end-to-end tests, under every Python runtime present
 	$(PY) -m pytest
 	$(MAKE) test-pythons
 
@@ -48,6 +48,46 @@ test-pythons: ## run the function tests under the other Lambda Python versions p
 .PHONY: bench
 bench: deps venv ## benchmark: warm function vs naive mount-per-message, on a loopback NFS server
 	PYTHONPATH=function:. $(PY) -m tests.bench.run
+
+# End to end: LocalStack (pinned, host mode) in its own venv, with the test Lambda executor that runs
+# the zip in a local Python process (tests/e2e/executor; copied out first so no build files land here).
+LOCALSTACK_VENV ?= .venv-localstack
+E2E_EXECUTOR := tests/e2e/executor/pyproject.toml $(wildcard tests/e2e/executor/nfs_sidecar_local_executor/*.py)
+
+$(LOCALSTACK_VENV)/.installed: tests/e2e/localstack-requirements.txt $(E2E_EXECUTOR)
+	[ -x $(LOCALSTACK_VENV)/bin/python ] || $(PYTHON) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCALSTACK_VENV)/bin/python -m pip install -q -r tests/e2e/localstack-requirements.txt
+	tmp=$$(mktemp -d) && cp -r tests/e2e/executor/. $$tmp/ \
+	  && $(LOCALSTACK_VENV)/bin/python -m pip install -q --force-reinstall --no-deps $$tmp; \
+	  rc=$$?; rm -rf $$tmp; exit $$rc
+	touch $@
+
+.PHONY: localstack
+localstack: $(LOCALSTACK_VENV)/.installed ## install LocalStack for the e2e tests (own venv .venv-localstack, ~500 MB)
+
+$(VENV)/.e2e-installed: $(VENV)/.installed tests/e2e/requirements.txt
+	$(PY) -m pip install -q -r tests/e2e/requirements.txt
+	touch $@
+
+.PHONY: e2e-venv
+e2e-venv: $(VENV)/.e2e-installed ## add the e2e test client deps (boto3) to .venv
+
+.PHONY: e2e
+e2e: deps build localstack e2e-venv ## end to end: the zip deployed by the Terraform example on LocalStack, on a real NFS server (no Docker)
+	$(PY) -m pytest tests/e2e
+
+.PHONY: demo
+demo: deps build localstack e2e-venv ## start NFS server + LocalStack, deploy, publish a sample; stays up until `make down`
+	$(PY) -m tests.e2e.demo up
+
+.PHONY: demo-publish
+demo-publish: e2e-venv ## publish to the running demo: make demo-publish FILE=path/in/export [RESULTS='{"a": 1}']
+	$(PY) -m tests.e2e.demo publish "$(FILE)" '$(or $(RESULTS),{})'
+
+.PHONY: down
+down: ## stop what `make demo` started and remove .tmp/demo
+	$(PY) -m tests.e2e.demo down
 
 .PHONY: clean
 clean: ## remove build and test artefacts
