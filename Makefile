@@ -45,6 +45,20 @@ test-pythons: ## run the function tests under the other Lambda Python versions p
 	  .venv-$$v/bin/python -m pytest -q tests/function; \
 	done
 
+# The Lambda zip: ARCH=x86_64|arm64; BUILD_IN=auto (container when docker/podman answers, else host)
+# |container|host. The build itself needs only python3 (3.11+), no venv.
+ARCH     ?= x86_64
+BUILD_IN ?= auto
+
+.PHONY: build
+build: ## build dist/nfs-sidecar-<version>-<arch>.zip + .sha256 (ARCH=x86_64|arm64, BUILD_IN=auto|container|host)
+	$(PYTHON) build/build.py --arch $(ARCH) --build-in $(BUILD_IN) --out dist
+
+.PHONY: build-all
+build-all: ## build the zips for both architectures (x86_64 and arm64)
+	$(MAKE) build ARCH=x86_64
+	$(MAKE) build ARCH=arm64
+
 .PHONY: bench
 bench: deps venv ## benchmark: warm function vs naive mount-per-message, on a loopback NFS server
 	$(PY) -m tests.bench.run
