@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-if sys.version_info < (3, 11):
+if sys.version_info < (3, 11):  # noqa: UP036  (run by the system python3, maybe older)
     sys.exit("error: the build needs Python 3.11 or newer (for tomllib)")
 
 import tomllib
@@ -92,9 +92,9 @@ def choose_build_path(requested: str) -> tuple[str, str | None, str]:
     if requested == "container":
         if engine is None:
             raise BuildError(
-                f"BUILD_IN=container, but no container engine works here ({why}). Install and start "
-                "Docker (https://docs.docker.com/engine/install/) or podman (apt-get install podman), "
-                "or build with BUILD_IN=host"
+                f"BUILD_IN=container, but no container engine works here ({why}). "
+                "Install and start Docker (https://docs.docker.com/engine/install/) or podman "
+                "(apt-get install podman), or build with BUILD_IN=host"
             )
         return "container", engine, f"BUILD_IN=container was asked for; {why}"
     if engine is not None:
@@ -179,8 +179,10 @@ def check_library(content: bytes, arch: str) -> None:
     if found:
         raise BuildError("the library does not fit the Lambda runtime:\n  " + "\n  ".join(found))
     glibc = ".".join(map(str, info.newest_glibc or ()))
-    print(f"checked {libnfs_sources.LIBNFS_SONAME}: {arch}, needs {', '.join(info.needed)}, "
-          f"newest GLIBC_{glibc} (runtime has {'.'.join(map(str, elf_check.RUNTIME_GLIBC))})")
+    print(
+        f"checked {libnfs_sources.LIBNFS_SONAME}: {arch}, needs {', '.join(info.needed)}, "
+        f"newest GLIBC_{glibc} (runtime has {'.'.join(map(str, elf_check.RUNTIME_GLIBC))})"
+    )
 
 
 def build(
@@ -206,14 +208,18 @@ def build(
     print(f"libnfs: {origin}")
     check_library(library, arch)
 
-    entries = [(name, file.read_bytes()) for name, file in lambda_zip.function_files(function_dir).items()]
+    entries = [
+        (name, file.read_bytes()) for name, file in lambda_zip.function_files(function_dir).items()
+    ]
     entries.append((f"lib/{libnfs_sources.LIBNFS_SONAME}", library))
     zip_path = out_dir / zip_name(project_version(ROOT / "pyproject.toml"), arch)
     lambda_zip.write_zip(zip_path, entries)
     sha_file = lambda_zip.write_sha256(zip_path)
     digest = sha_file.read_text().split()[0]
-    print(f"wrote {zip_path} ({zip_path.stat().st_size} bytes, {len(entries)} files, "
-          f"sha256 {digest}) in {time.monotonic() - started:.1f} s")
+    print(
+        f"wrote {zip_path} ({zip_path.stat().st_size} bytes, {len(entries)} files, "
+        f"sha256 {digest}) in {time.monotonic() - started:.1f} s"
+    )
     return zip_path
 
 
@@ -221,12 +227,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=ARCHES, default="x86_64")
     parser.add_argument("--build-in", choices=("auto", "container", "host"), default="auto")
-    parser.add_argument("--libnfs-from", choices=("deb", "system"), default="deb",
-                        help="host path only: the pinned Debian package (default) or this machine's")
+    parser.add_argument(
+        "--libnfs-from",
+        choices=("deb", "system"),
+        default="deb",
+        help="host path only: the pinned Debian package (default) or this machine's",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
     parser.add_argument("--function-dir", type=Path, default=ROOT / "function")
-    parser.add_argument("--cache", type=Path, default=ROOT / ".tmp" / "build-cache",
-                        help="downloads, kept and re-verified by sha256 on every build")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / ".tmp" / "build-cache",
+        help="downloads, kept and re-verified by sha256 on every build",
+    )
     args = parser.parse_args(argv)
     try:
         build(args.arch, args.build_in, args.out, args.function_dir, args.cache, args.libnfs_from)

@@ -67,7 +67,9 @@ def read_elf(path: Path) -> ElfInfo:
     if data[:4] != b"\x7fELF":
         raise ElfError(f"{path}: not an ELF file")
     if data[4] != 2 or data[5] != 1:
-        raise ElfError(f"{path}: not a 64-bit little-endian ELF file (class {data[4]}, data {data[5]})")
+        raise ElfError(
+            f"{path}: not a 64-bit little-endian ELF file (class {data[4]}, data {data[5]})"
+        )
     (e_type, e_machine) = struct.unpack_from("<HH", data, 16)
     (e_shoff,) = struct.unpack_from("<Q", data, 40)
     e_shentsize, e_shnum, _e_shstrndx = struct.unpack_from("<HHH", data, 58)
@@ -156,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             info = read_elf(lib)
             glibc = ".".join(map(str, info.newest_glibc or ()))
-            print(f"ok   {lib.name}: {args.arch}, SONAME {info.soname}, "
-                  f"NEEDED {', '.join(info.needed)}, newest GLIBC_{glibc}")
+            print(
+                f"ok   {lib.name}: {args.arch}, SONAME {info.soname}, "
+                f"NEEDED {', '.join(info.needed)}, newest GLIBC_{glibc}"
+            )
     return 1 if failed else 0
 
 

@@ -1,4 +1,4 @@
-"""Where the bundled libnfs comes from: pinned, checksummed downloads, cached and verified every time.
+"""Where the bundled libnfs comes from: pinned, checksummed downloads, cached, verified every time.
 
 - For the host build: Debian 12 (bookworm)'s binary package libnfs13 4.0.0-1 for amd64 or arm64.
   Its sha256 is the one in bookworm's signed package index. The .deb is read with the standard
@@ -50,7 +50,8 @@ DEBIAN_DEBS = {
 }
 DEBIAN_MULTIARCH = {"x86_64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
 
-# The upstream release tarball (GitHub's archive of tag libnfs-4.0.0; top folder libnfs-libnfs-4.0.0).
+# The upstream source release: GitHub's archive of the tag libnfs-4.0.0 (top folder
+# libnfs-libnfs-4.0.0), the same file as Debian's libnfs_4.0.0.orig.tar.gz.
 SOURCE_URL = f"https://github.com/sahlberg/libnfs/archive/libnfs-{LIBNFS_VERSION}.tar.gz"
 SOURCE = Pinned(
     f"libnfs-{LIBNFS_VERSION}.tar.gz",
