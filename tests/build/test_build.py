@@ -21,11 +21,15 @@ LIB = "lib/libnfs.so.13"
 
 
 def expected_function_entries(function_dir: Path) -> set[str]:
-    """What the zip must hold of the function: git's tracked files for the real function/
-    (so nothing untracked, cached or generated sneaks in); the stand-in's known code otherwise."""
+    """What the zip must hold of the function: for the real function/, the files git knows or
+    would add (nothing it ignores: caches, bytecode); the stand-in's known code otherwise."""
     if function_dir == FUNCTION_DIR:
         tracked = subprocess.run(
-            ["git", "ls-files", "function"], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "function"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
         return {name.removeprefix("function/") for name in tracked}
     return {"lambda_function.py", "nfs_sidecar/__init__.py", "nfs_sidecar/config.py"}
