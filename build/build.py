@@ -152,13 +152,16 @@ def libnfs_in_container(arch: str, engine: str, cache: Path) -> tuple[bytes, str
 
 def container_command(engine: str, image: str, arch: str, tarball: Path, out: Path) -> list[str]:
     script = Path(__file__).resolve().with_name("compile-libnfs.sh")
+    # Docker's root is the host's: hand the output back to us. Podman (rootless) maps its root to
+    # us already.
+    owner = ["-e", f"HOST_UID={os.getuid()}", "-e", f"HOST_GID={os.getgid()}"]
     return [
         engine, "run", "--rm",
         "--platform", DOCKER_PLATFORM[arch],
         "-v", f"{script}:/opt/build/compile-libnfs.sh:ro",
         "-v", f"{tarball.resolve()}:/opt/build/{tarball.name}:ro",
         "-v", f"{out}:/opt/out",
-        "-e", f"HOST_UID={os.getuid()}", "-e", f"HOST_GID={os.getgid()}",
+        *(owner if engine == "docker" else []),
         image,
         "bash", "/opt/build/compile-libnfs.sh",
         f"/opt/build/{tarball.name}", "/opt/out", UNAME_MACHINE[arch],

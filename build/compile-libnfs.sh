@@ -66,7 +66,10 @@ make -j"$(nproc)" >make.out 2>&1 || {
   tail -50 make.out >&2
   exit 1
 }
-make install DESTDIR="$work/root" >/dev/null
+make install DESTDIR="$work/root" >install.out 2>&1 || {
+  tail -50 install.out >&2
+  exit 1
+}
 
 built=$(find "$work/root" -name "$soname" | head -1)
 if [ -z "$built" ]; then

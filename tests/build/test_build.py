@@ -322,3 +322,25 @@ def test_make_build_prints_the_path_and_why(tmp_path: Path, function_dir: Path) 
     assert "libnfs: Debian package libnfs13_4.0.0-1_arm64.deb (sha256 ok)" in result.stdout
     version = build_script.project_version(ROOT / "pyproject.toml")
     assert (tmp_path / f"nfs-sidecar-{version}-arm64.zip").is_file()
+
+
+# --- the host path with this machine's libnfs --------------------------------------------------
+
+
+def test_system_libnfs_can_be_bundled_for_this_machines_arch(
+    tmp_path: Path, function_dir: Path
+) -> None:
+    native = {"x86_64": "x86_64", "aarch64": "arm64"}.get(os.uname().machine)
+    if native is None or not any(Path("/usr/lib").glob("*-linux-gnu/libnfs.so.13")):
+        pytest.skip("no system libnfs.so.13 for a Lambda architecture here")
+    zip_path = build_script.build(native, "host", tmp_path, function_dir, CACHE, "system")
+    with zipfile.ZipFile(zip_path) as zf:
+        lib = tmp_path / "libnfs.so.13"
+        lib.write_bytes(zf.read(LIB))
+    assert elf_check.problems(lib, native) == []
+
+
+def test_system_libnfs_is_refused_for_another_arch(tmp_path: Path, function_dir: Path) -> None:
+    other = "arm64" if os.uname().machine == "x86_64" else "x86_64"
+    with pytest.raises(build_script.BuildError, match="only works for this machine's arch"):
+        build_script.build(other, "host", tmp_path, function_dir, CACHE, "system")
