@@ -63,7 +63,7 @@ build-all: ## build the zips for both architectures (x86_64 and arm64)
 
 .PHONY: bench
 bench: deps venv ## benchmark: warm function vs naive mount-per-message, on a loopback NFS server
-	$(PY) -m tests.bench.run
+	PYTHONPATH=function:. $(PY) -m tests.bench.run
 
 .PHONY: clean
 clean: ## remove build and test artefacts

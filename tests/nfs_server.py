@@ -1,12 +1,13 @@
 """A real NFS server for tests: nfs-ganesha (userspace, FSAL VFS) on loopback.
 
 One server, two NFSv3 exports, each a local folder the tests can fill directly:
-- ``open``: accepts clients from non-privileged source ports (VAST with NFS_ALLOW_INSECURE_PORTS=true);
+- ``open``: accepts clients from non-privileged source ports (like VAST with
+  NFS_ALLOW_INSECURE_PORTS=true);
 - ``secure``: refuses them (VAST's default), so an unprivileged client cannot mount it.
 
-Ports are picked free at start and passed to clients explicitly (no portmapper lookups), so several
-servers can run side by side. ganesha must run as root; with NFSv3 it registers with rpcbind, which is
-started here when it is not already running.
+Ports are picked free at start and passed to clients explicitly (no portmapper lookups), so
+several servers can run side by side. ganesha must run as root; with NFSv3 it registers with
+rpcbind, which is started here when it is not already running.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def rpc_null_ok(host: str, port: int, program: int = 100003, version: int = 3) -> bool:
-    """Sends an ONC-RPC NULL call over TCP; True when the server answers it (accept_stat SUCCESS)."""
+    """Sends an ONC-RPC NULL call over TCP; True when the server accepts it."""
     xid = 0x5EED
     call = struct.pack(">10I", xid, 0, 2, program, version, 0, 0, 0, 0, 0)
     try:
@@ -123,9 +124,7 @@ class NfsServer:
         return self.exports["secure"]
 
     def url(self, export: Export) -> str:
-        return (
-            f"nfs://{self.host}{export.path}?nfsport={self.nfs_port}&mountport={self.mount_port}"
-        )
+        return f"nfs://{self.host}{export.path}?nfsport={self.nfs_port}&mountport={self.mount_port}"
 
     def _write_config(self) -> Path:
         (self.root / "recovery").mkdir(parents=True, exist_ok=True)
@@ -169,8 +168,18 @@ class NfsServer:
         self._ensure_rpcbind()
         conf = self._write_config()
         self._proc = subprocess.Popen(
-            [GANESHA, "-F", "-f", str(conf), "-L", str(self.log), "-N", "NIV_EVENT",
-             "-p", str(self.root / "ganesha.pid")],
+            [
+                GANESHA,
+                "-F",
+                "-f",
+                str(conf),
+                "-L",
+                str(self.log),
+                "-N",
+                "NIV_EVENT",
+                "-p",
+                str(self.root / "ganesha.pid"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )

@@ -1,0 +1,17 @@
+"""AWS Lambda entry point: ``lambda_function.lambda_handler``.
+
+The configuration is read and checked at cold start, so a misconfigured function fails every
+invocation with the reason (and the notifications go to the failure destination) instead of
+guessing. The mount is made on the first notification and reused while the environment is warm.
+"""
+
+import os
+
+from nfs_sidecar.config import Config
+from nfs_sidecar.handler import Handler
+
+handler = Handler(Config.from_env(os.environ))
+
+
+def lambda_handler(event, context):
+    return handler(event, context)

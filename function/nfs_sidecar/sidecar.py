@@ -1,0 +1,281 @@
+"""Writing one sidecar: atomically, in order, in few round trips.
+
+For ``dir/name.ext`` with sidecar ``dir/name-sidecar.json``, holding a handle for ``dir``:
+
+1. LOOKUP the file (its attributes) and CREATE a unique temp file
+   ``.name-sidecar.json.<random>.tmp`` (one round trip: both are in flight together);
+2. WRITE the sidecar to the temp file with FILE_SYNC (on stable storage before the reply);
+3. publish it:
+   - no sidecar yet (the usual case): LINK the temp file as the sidecar. LINK never replaces, so
+     of several writers racing to create it exactly one succeeds; the others take the next path;
+   - a sidecar exists: take the sidecar's lock (CREATE, guarded, of ``.name-sidecar.json.lock``),
+     READ the current sidecar to learn which notification it was written for, and RENAME the
+     temp file over it - unless it is for a newer notification, which is kept;
+4. REMOVE the temp name (and the lock).
+
+Readers see no sidecar, the old one or the new one: never a partial one. An older notification
+never replaces a sidecar written for a newer one, also when both are processed at once. A lock
+left by a writer that died is broken once older than ``lock_stale_seconds`` (set above the
+function's timeout). Temp files are only ever renamed or linked by the writer that created them,
+and removed on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import posixpath
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .libnfs import EXIST, NOENT, Entry, NfsClient, NfsError, NfsStatusError, Pending
+from .message import Notification, sidecar_location
+
+FORMAT_VERSION = 1
+MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # far above what a 256 KiB message produces
+MAX_CACHED_FOLDERS = 4096
+
+
+class FileNotFoundOnExport(Exception):
+    """The notified file (or a folder on its path) does not exist in the export."""
+
+
+class NotARegularFile(Exception):
+    """The notified path is a folder, a symlink or a special file."""
+
+
+class SidecarBusy(Exception):
+    """Another writer held the sidecar's lock for longer than this invocation could wait."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    sidecar: str
+    written: bool  # False: a sidecar for a newer notification was already there
+
+
+def iso_utc(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat()
+
+
+def render(note: Notification, entry: Entry) -> bytes:
+    attrs = entry.attributes
+    assert attrs is not None
+    document = {
+        "filename": note.filename,
+        "size": attrs.size,
+        # NFSv3 has no birth time: "created" is the file's ctime (last change of its data or
+        # metadata), the field the tutorial's sidecars carried; "modified" is its mtime.
+        "created": iso_utc(attrs.ctime_ns),
+        "modified": iso_utc(attrs.mtime_ns),
+        "results": note.results,
+        "source": {
+            "sns_message_id": note.message_id,
+            "topic_arn": note.topic_arn,
+            "published": note.published.isoformat(),
+        },
+        "format_version": FORMAT_VERSION,
+    }
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def order_key_of(sidecar: bytes) -> tuple[str, str] | None:
+    """The order key of the notification an existing sidecar was written for, if it says."""
+    try:
+        source = json.loads(sidecar)["source"]
+        published = datetime.fromisoformat(source["published"]).astimezone(UTC)
+        return (published.isoformat(), str(source["sns_message_id"]))
+    except (ValueError, KeyError, TypeError):
+        return None  # not one of ours (or damaged): replace it
+
+
+class FolderCache:
+    """Handles of the export's folders, so a warm client looks each one up only once."""
+
+    def __init__(self, client: NfsClient) -> None:
+        self.client = client
+        self._handles: dict[str, bytes] = {"": client.root}
+
+    def __contains__(self, folder: str) -> bool:
+        return folder in self._handles
+
+    def resolve(self, folder: str) -> bytes:
+        handle = self._handles.get(folder)
+        if handle is not None:
+            return handle
+        parent, name = posixpath.split(folder)
+        parent_fh = self.resolve(parent)
+        try:
+            entry: Entry = self.client.call(self.client.lookup(parent_fh, name))  # type: ignore[assignment]
+        except NfsStatusError as exc:
+            if exc.status == NOENT:
+                raise FileNotFoundOnExport(f"folder {folder!r} not found in the export") from None
+            raise
+        if entry.attributes is None or not entry.attributes.is_dir:
+            # Symlinks are not followed: a path cannot leave the export through one.
+            raise NotARegularFile(f"{folder!r} is not a folder (symlinks are not followed)")
+        if len(self._handles) >= MAX_CACHED_FOLDERS:
+            self._handles = {"": self.client.root}
+        self._handles[folder] = entry.fh
+        return entry.fh
+
+    def forget(self, folder: str) -> None:
+        """Drops a folder and everything under it (after NFS3ERR_STALE or a vanished file)."""
+        for cached in list(self._handles):
+            if cached and (cached == folder or cached.startswith(folder + "/") or not folder):
+                del self._handles[cached]
+
+
+class SidecarWriter:
+    def __init__(self, client: NfsClient, suffix: str, lock_stale_seconds: int) -> None:
+        self.client = client
+        self.folders = FolderCache(client)
+        self.suffix = suffix
+        self.lock_stale_ns = lock_stale_seconds * 1_000_000_000
+
+    def write(self, note: Notification, lock_wait_s: float) -> Outcome:
+        folder, name, sidecar_name = sidecar_location(note.filename, self.suffix)
+        was_cached = folder in self.folders
+        try:
+            written = self._write(note, folder, name, sidecar_name, lock_wait_s)
+        except FileNotFoundOnExport:
+            if not was_cached:
+                raise
+            # The cached folder may have been replaced since: look it up afresh once.
+            self.folders.forget(folder)
+            written = self._write(note, folder, name, sidecar_name, lock_wait_s)
+        return Outcome(posixpath.join(folder, sidecar_name), written)
+
+    def _write(
+        self, note: Notification, folder: str, name: str, sidecar_name: str, lock_wait_s: float
+    ) -> bool:
+        client = self.client
+        dir_fh = self.folders.resolve(folder)
+        tmp_name = f".{sidecar_name}.{secrets.token_hex(4)}.tmp"
+        file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, tmp_name)
+        client.wait(file_call, tmp_call)
+        leftovers = [tmp_name] if tmp_call.error is None else []  # names to remove at the end
+        try:
+            target = self._target(file_call, note.filename)
+            tmp: Entry = tmp_call.result()  # type: ignore[assignment]
+            client.write_all(tmp.fh, render(note, target))
+            written = self._publish(
+                note, dir_fh, tmp, tmp_name, sidecar_name, leftovers, lock_wait_s
+            )
+        except BaseException:
+            if not client.broken:
+                with contextlib.suppress(NfsError):  # keep the original error
+                    self._remove(dir_fh, leftovers)
+            raise
+        if written and tmp_name in leftovers:
+            # Published by LINK: the temp name is now just a second name of the sidecar. Its
+            # removal changes nothing for this notification: don't wait a round trip for it.
+            leftovers.remove(tmp_name)
+            client.send_without_waiting(client.remove(dir_fh, tmp_name))
+        self._remove(dir_fh, leftovers)
+        return written
+
+    def _publish(
+        self,
+        note: Notification,
+        dir_fh: bytes,
+        tmp: Entry,
+        tmp_name: str,
+        sidecar_name: str,
+        leftovers: list[str],
+        lock_wait_s: float,
+    ) -> bool:
+        """Step 3: the temp file becomes the sidecar, or is dropped for a newer one."""
+        if self._link(tmp, dir_fh, sidecar_name):
+            return True
+        lock_name = f".{sidecar_name}.lock"
+        self._lock(dir_fh, lock_name, lock_wait_s)
+        leftovers.append(lock_name)
+        while (current := self._read(dir_fh, sidecar_name)) is None:
+            if self._link(tmp, dir_fh, sidecar_name):  # removed meanwhile: create it afresh
+                return True
+        newest = order_key_of(current)
+        if newest is not None and newest > note.order_key:
+            return False
+        self.client.call(self.client.rename(dir_fh, tmp_name, dir_fh, sidecar_name))
+        leftovers.remove(tmp_name)
+        return True
+
+    def _link(self, tmp: Entry, dir_fh: bytes, sidecar_name: str) -> bool:
+        try:
+            self.client.call(self.client.link(tmp.fh, dir_fh, sidecar_name))
+        except NfsStatusError as exc:
+            if exc.status == EXIST:
+                return False
+            raise
+        return True
+
+    def _target(self, call: Pending, filename: str) -> Entry:
+        try:
+            entry: Entry = call.result()  # type: ignore[assignment]
+        except NfsStatusError as exc:
+            if exc.status == NOENT:
+                raise FileNotFoundOnExport(f"{filename!r} not found in the export") from None
+            raise
+        if entry.attributes is None:
+            raise NotARegularFile(f"{filename!r}: the server returned no attributes")
+        if not entry.attributes.is_regular:
+            raise NotARegularFile(f"{filename!r} is not a regular file")
+        return entry
+
+    def _read(self, dir_fh: bytes, name: str) -> bytes | None:
+        """A file's content; None if it does not exist."""
+        try:
+            entry: Entry = self.client.call(self.client.lookup(dir_fh, name))  # type: ignore[assignment]
+        except NfsStatusError as exc:
+            if exc.status == NOENT:
+                return None
+            raise
+        size = entry.attributes.size if entry.attributes else 0
+        return self.client.read_all(entry.fh, size, MAX_SIDECAR_BYTES)
+
+    def _lock(self, dir_fh: bytes, lock_name: str, wait_s: float) -> None:
+        client, delay = self.client, 0.005
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                client.call(client.create(dir_fh, lock_name))
+                return
+            except NfsStatusError as exc:
+                if exc.status != EXIST:
+                    raise
+            try:
+                lock: Entry = client.call(client.lookup(dir_fh, lock_name))  # type: ignore[assignment]
+            except NfsStatusError as exc:
+                if exc.status != NOENT:
+                    raise
+                continue  # released meanwhile: try again at once
+            # No attributes in the reply: count the lock as fresh rather than break it.
+            mtime_ns = lock.attributes.mtime_ns if lock.attributes else time.time_ns()
+            age_ns = time.time_ns() - mtime_ns
+            if age_ns > self.lock_stale_ns:
+                # Its writer died (none outlives the function timeout): break the lock.
+                self._remove(dir_fh, [lock_name])
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SidecarBusy(
+                    f"{lock_name} held by another writer for {age_ns / 1e9:.1f} s; "
+                    "giving up for now (the notification will be retried)"
+                )
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.2)
+
+    def _remove(self, dir_fh: bytes, names: list[str]) -> None:
+        if not names:
+            return
+        calls = [self.client.remove(dir_fh, name) for name in names]
+        self.client.wait(*calls)
+        for call in calls:
+            try:
+                call.result()
+            except NfsStatusError as exc:
+                if exc.status != NOENT:
+                    raise

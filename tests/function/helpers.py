@@ -1,0 +1,131 @@
+"""Shared helpers of the function tests (standard library only: they also run under the other
+Lambda Python versions with nothing but pytest installed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from nfs_sidecar.config import Config
+from nfs_sidecar.handler import Handler
+from tests.nfs_server import Export, NfsServer
+
+FUNCTION_DIR = Path(__file__).resolve().parents[2] / "function"
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:processing-complete"
+
+
+def envelope(
+    filename: Any,
+    message_id: str = "m-1",
+    published: str = "2026-11-24T10:00:00.000Z",
+    results: Any = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    body = {"filename": filename, "results": {"status": "ok"} if results is None else results}
+    return {
+        "Type": "Notification",
+        "MessageId": message_id,
+        "TopicArn": TOPIC,
+        "Timestamp": published,
+        "Message": json.dumps(body) if message is None else message,
+    }
+
+
+def sns_event(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    return {"Records": [{"EventSource": "aws:sns", "Sns": envelope(*args, **kwargs)}]}
+
+
+def sqs_event(*bodies: dict[str, Any] | str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:sqs",
+                "messageId": f"sqs-{i}",
+                "body": body if isinstance(body, str) else json.dumps(body),
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def config_for(server: NfsServer, export: Export | None = None, **overrides: Any) -> Config:
+    export = export or server.open
+    values: dict[str, Any] = {
+        "server": server.host,
+        "export": export.path,
+        "nfs_port": server.nfs_port,
+        "mount_port": server.mount_port,
+        "timeout_ms": 3000,
+    }
+    values.update(overrides)
+    return Config(**values)
+
+
+def handler_for(server: NfsServer, export: Export | None = None, **overrides: Any) -> Handler:
+    return Handler(config_for(server, export, **overrides))
+
+
+def env_for(config: Config) -> dict[str, str]:
+    env = {
+        "NFS_SERVER": config.server,
+        "NFS_EXPORT": config.export,
+        "NFS_TIMEOUT_MS": str(config.timeout_ms),
+    }
+    if config.nfs_port:
+        env["NFS_PORT"] = str(config.nfs_port)
+    if config.mount_port:
+        env["NFS_MOUNT_PORT"] = str(config.mount_port)
+    return env
+
+
+def leftovers(folder: Path, settle_s: float = 2.0) -> list[str]:
+    """Temp and lock files left in a folder tree.
+
+    Once a sidecar is published the writer sends the removal of its temp name without waiting
+    for the reply, so the name can outlive the handler's return by a moment: allow ``settle_s``.
+    """
+    deadline = time.monotonic() + settle_s
+    while True:
+        found = sorted(
+            str(p.relative_to(folder))
+            for p in folder.rglob(".*")
+            if p.name.endswith((".tmp", ".lock"))
+        )
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.01)
+
+
+# Runs the handler in a child process that drops to uid/gid 65534 (nobody) before it mounts, so
+# libnfs binds a non-privileged source port, like a Lambda. Everything is imported while still
+# root, because the interpreter's own files may not be readable by nobody.
+UNPRIVILEGED = """
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import lambda_function
+from nfs_sidecar import libnfs
+libnfs.load_libnfs()
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+try:
+    result = lambda_function.lambda_handler(json.loads(sys.argv[2]), None)
+    print(json.dumps({"ok": True, "result": result}))
+except Exception as exc:
+    print(json.dumps({"ok": False, "error_type": type(exc).__name__, "error": str(exc)}))
+"""
+
+
+def run_unprivileged(config: Config, event: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", UNPRIVILEGED, str(FUNCTION_DIR), json.dumps(event)],
+        env={**env_for(config), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])

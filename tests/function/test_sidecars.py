@@ -1,0 +1,246 @@
+"""Sidecars written to a real NFS server (nfs-ganesha on loopback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from nfs_sidecar.handler import Handler
+from nfs_sidecar.message import InvalidMessage
+from nfs_sidecar.sidecar import FileNotFoundOnExport, NotARegularFile, SidecarBusy
+from tests.function.helpers import TOPIC, handler_for, leftovers, sns_event
+from tests.nfs_server import NfsServer
+
+
+@pytest.fixture
+def export(nfs_server: NfsServer, request: pytest.FixtureRequest) -> Path:
+    """A fresh folder of the open export for each test."""
+    folder = nfs_server.open.local / request.node.name.replace("[", "_").replace("]", "")
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def handler(nfs_server: NfsServer) -> Handler:
+    handler = handler_for(nfs_server)
+    yield handler
+    handler.disconnect()
+
+
+def make_file(path: Path, data: bytes = b"payload") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def read_sidecar(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat()
+
+
+def test_sidecar_content(export: Path, handler: Handler) -> None:
+    data = make_file(export / "data/run.tar.gz", b"x" * 1234)
+    name = f"/{export.name}/data/run.tar.gz"
+    handler(sns_event(name, "m-1", "2026-11-24T10:00:00.250Z", results={"rows": 3, "ok": True}))
+
+    sidecar = export / "data/run.tar-sidecar.json"
+    stat = data.stat()
+    assert read_sidecar(sidecar) == {
+        "filename": f"{export.name}/data/run.tar.gz",
+        "size": 1234,
+        "created": iso(stat.st_ctime_ns),
+        "modified": iso(stat.st_mtime_ns),
+        "results": {"rows": 3, "ok": True},
+        "source": {
+            "sns_message_id": "m-1",
+            "topic_arn": TOPIC,
+            "published": "2026-11-24T10:00:00.250000+00:00",
+        },
+        "format_version": 1,
+    }
+    assert sidecar.stat().st_mode & 0o777 == 0o644
+    assert leftovers(export) == []
+
+
+def test_nested_folders_and_non_ascii_names(export: Path, handler: Handler) -> None:
+    names = ["a/b/c/d/deep.bin", "données/été 2026/résumé.csv", "日本/ファイル.dat", "top.txt"]
+    for i, name in enumerate(names):
+        make_file(export / name, b"y" * (i + 1))
+        handler(sns_event(f"{export.name}/{name}", f"m-{i}"))
+    for i, name in enumerate(names):
+        base = name.rsplit(".", 1)[0]
+        sidecar = read_sidecar(export / f"{base}-sidecar.json")
+        assert sidecar["filename"] == f"{export.name}/{name}"
+        assert sidecar["size"] == i + 1
+    assert leftovers(export) == []
+
+
+def test_missing_file_fails_and_leaves_nothing(export: Path, handler: Handler) -> None:
+    make_file(export / "present.txt")
+    with pytest.raises(FileNotFoundOnExport, match=r"absent\.txt' not found"):
+        handler(sns_event(f"{export.name}/absent.txt"))
+    with pytest.raises(FileNotFoundOnExport, match=r"folder .*nofolder' not found"):
+        handler(sns_event(f"{export.name}/nofolder/x.txt"))
+    assert sorted(os.listdir(export)) == ["present.txt"]
+
+
+def test_folders_and_symlinks_are_not_files(export: Path, handler: Handler) -> None:
+    (export / "dir.d").mkdir()
+    (export / "escape").symlink_to("/etc")
+    (export / "link.txt").symlink_to("/etc/hostname")
+    with pytest.raises(NotARegularFile, match="not a regular file"):
+        handler(sns_event(f"{export.name}/dir.d"))
+    # A symlink on the path could lead out of the export: it is never followed.
+    with pytest.raises(NotARegularFile, match="not a folder"):
+        handler(sns_event(f"{export.name}/escape/hostname"))
+    with pytest.raises(NotARegularFile, match="not a regular file"):
+        handler(sns_event(f"{export.name}/link.txt"))
+    assert not list(Path("/etc").glob("*-sidecar.json"))
+    assert leftovers(export) == []
+
+
+def test_invalid_message_fails_before_touching_the_server(export: Path, handler: Handler) -> None:
+    with pytest.raises(InvalidMessage, match=r"'\.\.'"):
+        handler(sns_event("../../etc/passwd"))
+    with pytest.raises(InvalidMessage, match="not JSON"):
+        handler(sns_event("x", message="{oops"))
+    assert handler._writer is None  # never mounted
+
+
+def test_permission_denied_is_reported_and_leaves_nothing(
+    nfs_server: NfsServer, export: Path
+) -> None:
+    make_file(export / "locked/file.txt")
+    (export / "locked").chmod(0o755)  # owned by root: not writable for uid 65534
+    handler = handler_for(nfs_server, uid=65534, gid=65534)
+    with pytest.raises(Exception, match="NFS3ERR_ACCES"):
+        handler(sns_event(f"{export.name}/locked/file.txt"))
+    assert sorted(os.listdir(export / "locked")) == ["file.txt"]
+
+
+def test_redelivery_rewrites_the_sidecar(export: Path, handler: Handler) -> None:
+    data = make_file(export / "f.bin", b"1")
+    event = sns_event(f"{export.name}/f.bin", "m-1", results="first")
+    handler(event)
+    data.write_bytes(b"12345")  # the file changed before SNS delivered the message again
+    handler(event)
+    assert read_sidecar(export / "f-sidecar.json")["size"] == 5
+    assert leftovers(export) == []
+
+
+def test_older_notification_never_replaces_a_newer_one(export: Path, handler: Handler) -> None:
+    make_file(export / "f.bin")
+    name = f"{export.name}/f.bin"
+    handler(sns_event(name, "new", "2026-11-24T10:00:05.000Z", results="newer"))
+    handler(sns_event(name, "old", "2026-11-24T10:00:01.000Z", results="older"))
+    assert read_sidecar(export / "f-sidecar.json")["results"] == "newer"
+    handler(sns_event(name, "newest", "2026-11-24T10:00:09.000Z", results="newest"))
+    assert read_sidecar(export / "f-sidecar.json")["results"] == "newest"
+    assert leftovers(export) == []
+
+
+def test_a_foreign_sidecar_is_replaced(export: Path, handler: Handler) -> None:
+    make_file(export / "f.bin")
+    (export / "f-sidecar.json").write_text("written by hand, not JSON")
+    handler(sns_event(f"{export.name}/f.bin", results="ours"))
+    assert read_sidecar(export / "f-sidecar.json")["results"] == "ours"
+
+
+def test_concurrent_writers_keep_the_newest(nfs_server: NfsServer, export: Path) -> None:
+    """Writers in separate environments (own mounts) race on one sidecar, in shuffled order."""
+    make_file(export / "hot.bin")
+    writers = 6
+    per_writer = 8
+    handlers = [handler_for(nfs_server) for _ in range(writers)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(writers)
+
+    def run(w: int) -> None:
+        start.wait()
+        for i in range(per_writer):
+            seq = (i * writers + w * 7) % (writers * per_writer)  # interleaved, out of order
+            published = f"2026-11-24T10:00:{seq // 1000:02d}.{seq % 1000:03d}Z"
+            try:
+                handlers[w](
+                    sns_event(f"{export.name}/hot.bin", f"m-{seq:03d}", published, results=seq)
+                )
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for h in handlers:
+        h.disconnect()
+    assert errors == []
+    assert read_sidecar(export / "hot-sidecar.json")["results"] == writers * per_writer - 1
+    assert leftovers(export) == []
+
+
+def test_a_held_lock_delays_then_gives_up(export: Path, nfs_server: NfsServer) -> None:
+    handler = handler_for(nfs_server)
+    make_file(export / "f.bin")
+    name = f"{export.name}/f.bin"
+    handler(sns_event(name, "m-1", "2026-11-24T10:00:00.000Z", results="first"))
+    (export / ".f-sidecar.json.lock").touch()  # another writer is replacing it right now
+    started = time.monotonic()
+    with pytest.raises(SidecarBusy, match="held by another writer"):
+        handler.process(_note(name, "m-2", "2026-11-24T10:00:01.000Z"), lock_wait_s=0.3)
+    assert 0.3 <= time.monotonic() - started < 3
+    assert read_sidecar(export / "f-sidecar.json")["results"] == "first"
+    assert leftovers(export, settle_s=0) == [".f-sidecar.json.lock"]  # not ours to remove
+
+
+def test_a_stale_lock_is_broken(export: Path, nfs_server: NfsServer) -> None:
+    handler = handler_for(nfs_server, lock_stale_seconds=60)
+    make_file(export / "f.bin")
+    name = f"{export.name}/f.bin"
+    handler(sns_event(name, "m-1", "2026-11-24T10:00:00.000Z", results="first"))
+    lock = export / ".f-sidecar.json.lock"
+    lock.touch()
+    os.utime(lock, (time.time() - 120, time.time() - 120))  # its writer died two minutes ago
+    handler(sns_event(name, "m-2", "2026-11-24T10:00:01.000Z", results="second"))
+    assert read_sidecar(export / "f-sidecar.json")["results"] == "second"
+    assert leftovers(export) == []
+
+
+def test_replaced_folder_is_looked_up_again(export: Path, handler: Handler) -> None:
+    make_file(export / "d/one.txt")
+    handler(sns_event(f"{export.name}/d/one.txt", "m-1"))
+    (export / "d").rename(export / "d.old")  # the cached handle now points at d.old
+    make_file(export / "d/two.txt")
+    handler(sns_event(f"{export.name}/d/two.txt", "m-2"))
+    assert (export / "d/two-sidecar.json").exists()
+    assert not (export / "d.old/two-sidecar.json").exists()
+
+
+def test_rpcs_per_sidecar_stay_few(export: Path, handler: Handler) -> None:
+    """5 RPCs for a new sidecar (LOOKUP, CREATE, WRITE, LINK, REMOVE), 9 to replace one."""
+    for i in range(3):
+        make_file(export / f"batch/f{i}.bin")
+    handler(sns_event(f"{export.name}/batch/f0.bin", "m-0"))  # mounts, caches the folders
+    client = handler._writer.client  # type: ignore[union-attr]
+    before = client.rpc_count
+    handler(sns_event(f"{export.name}/batch/f1.bin", "m-1"))
+    assert client.rpc_count - before == 5
+    before = client.rpc_count
+    handler(sns_event(f"{export.name}/batch/f1.bin", "m-2", "2026-11-24T11:00:00.000Z"))
+    assert client.rpc_count - before == 9
+
+
+def _note(filename: str, message_id: str, published: str):
+    from nfs_sidecar.message import from_envelope
+    from tests.function.helpers import envelope
+
+    return from_envelope(envelope(filename, message_id, published), "-sidecar.json")
