@@ -61,6 +61,10 @@ build-all: ## build the zips for both architectures (x86_64 and arm64)
 	$(MAKE) build ARCH=x86_64
 	$(MAKE) build ARCH=arm64
 
+.PHONY: test-build
+test-build: deps venv ## the build tests alone: both zips, reproducibility, ELF checks, a real run over NFS
+	$(PY) -m pytest tests/build
+
 .PHONY: bench
 bench: deps venv ## benchmark: warm function vs naive mount-per-message, on a loopback NFS server
 	PYTHONPATH=function:. $(PY) -m tests.bench.run
