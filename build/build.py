@@ -147,7 +147,19 @@ def libnfs_in_container(arch: str, engine: str, cache: Path) -> tuple[bytes, str
         built = Path(out) / libnfs_sources.LIBNFS_SONAME
         if not built.is_file():
             raise BuildError(f"the container build made no {built.name}")
-        return built.read_bytes(), f"compiled from {tarball.name} (sha256 ok) in {image}"
+        return built.read_bytes(), f"compiled from {tarball.name} (sha256 ok) in {image}" + (
+            f" ({digest})" if (digest := image_digest(engine, image)) else ""
+        )
+
+
+def image_digest(engine: str, image: str) -> str:
+    """The pulled image's repository digest (to pin it by), or "" when the engine does not say."""
+    inspect = subprocess.run(
+        [engine, "image", "inspect", "--format", "{{index .RepoDigests 0}}", image],
+        capture_output=True,
+        text=True,
+    )
+    return inspect.stdout.strip() if inspect.returncode == 0 else ""
 
 
 def container_command(engine: str, image: str, arch: str, tarball: Path, out: Path) -> list[str]:

@@ -233,9 +233,9 @@ def test_container_path_runs_the_compile_script_in_the_pinned_image(
         "docker",
         f"""
 echo "$@" >> {tmp_path}/docker-args
-[ "$1" = info ] && exit 0
+[ "$1" = run ] || exit 0
 for arg in "$@"; do case "$arg" in *:/opt/out) out="${{arg%:/opt/out}}" ;; esac; done
-cp {lib} "$out/libnfs.so.13"
+cp {lib} "${{out:?no /opt/out mount}}/libnfs.so.13"
 """,
     )
     # The source tarball, as if already downloaded: a stand-in with its own pin.
@@ -251,8 +251,9 @@ cp {lib} "$out/libnfs.so.13"
     assert "build path: container (auto: `docker info` succeeded)" in out
     with zipfile.ZipFile(zip_path) as zf:
         assert zf.read(LIB) == lib.read_bytes()
-    info, run = (tmp_path / "docker-args").read_text().splitlines()
+    info, run, inspect = (tmp_path / "docker-args").read_text().splitlines()
     assert info == "info"
+    assert inspect.startswith("image inspect")
     args = run.split()
     assert args[:4] == ["run", "--rm", "--platform", "linux/arm64"]
     assert build_script.BUILD_IMAGE in args
@@ -276,9 +277,9 @@ def test_container_result_for_the_wrong_arch_is_refused(
     fake_engine(
         only_fake_engines,
         "docker",
-        f"""[ "$1" = info ] && exit 0
+        f"""[ "$1" = run ] || exit 0
 for arg in "$@"; do case "$arg" in *:/opt/out) out="${{arg%:/opt/out}}" ;; esac; done
-cp {lib} "$out/libnfs.so.13"
+cp {lib} "${{out:?no /opt/out mount}}/libnfs.so.13"
 """,
     )
     tarball = tmp_path / "libnfs-4.0.0.tar.gz"
