@@ -119,12 +119,12 @@ def libnfs_from_system(arch: str) -> tuple[bytes, str]:
         Path(f"/usr/lib64/{libnfs_sources.LIBNFS_SONAME}"),
         Path(f"/usr/lib/{libnfs_sources.LIBNFS_SONAME}"),
     ]
-    found = ctypes.util.find_library("nfs")
     for path in candidates:
         if path.exists():
             return path.resolve().read_bytes(), f"this machine's {path} -> {path.resolve().name}"
     raise BuildError(
-        f"no system {libnfs_sources.LIBNFS_SONAME} (find_library says {found!r}); "
+        f"no system {libnfs_sources.LIBNFS_SONAME} (find_library says "
+        f"{ctypes.util.find_library('nfs')!r}); "
         "install libnfs13 (apt-get install libnfs13) or use the pinned package (--libnfs-from deb)"
     )
 
@@ -213,6 +213,8 @@ def build(
         raise BuildError(f"{function_dir}/lambda_function.py not found: nothing to package")
     path, engine, why = choose_build_path(build_in)
     print(f"build path: {path} ({why})")
+    if path == "container" and libnfs_from != "deb":
+        print(f"(--libnfs-from {libnfs_from} applies to the host path only: ignored)")
     if path == "container":
         assert engine is not None
         library, origin = libnfs_in_container(arch, engine, cache)
