@@ -95,7 +95,7 @@ def fetch(pin: Pinned, urls: list[str], cache: Path) -> Path:
     for url in urls:
         partial = path.with_suffix(path.suffix + ".part")
         try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+            with urllib.request.urlopen(url, timeout=30) as response, open(partial, "wb") as out:
                 shutil.copyfileobj(response, out)
         except OSError as e:
             errors.append(f"{url}: {e}")
@@ -112,24 +112,30 @@ def fetch(pin: Pinned, urls: list[str], cache: Path) -> Path:
 def debian_mirrors() -> list[str]:
     """Debian archive base URLs (the folder that holds pool/) to fetch the pinned .deb from.
 
-    $DEBIAN_MIRROR first when set, then the Debian archives this machine's apt is configured with.
+    $DEBIAN_MIRROR first when set, then the Debian archives this machine's apt is configured with:
+    those whose release says Origin: Debian or, when apt has no lists yet (no `apt-get update`),
+    the configured sources whose path ends in /debian.
     """
-    mirrors = []
-    if os.environ.get("DEBIAN_MIRROR"):
-        mirrors.append(os.environ["DEBIAN_MIRROR"])
+    mirrors = [os.environ["DEBIAN_MIRROR"]] if os.environ.get("DEBIAN_MIRROR") else []
     if shutil.which("apt-get"):
-        out = subprocess.run(
-            ["apt-get", "indextargets", "--format", "$(ORIGIN) $(REPO_URI)"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
-        for line in out.splitlines():
-            origin, _, uri = line.strip().partition(" ")
-            if origin == "Debian" and uri:
-                mirrors.append(uri)
-    # unique, in order; every URI ends without a slash
+        targets = [line.partition(" ") for line in _apt_index_targets("$(ORIGIN) $(REPO_URI)")]
+        from_apt = [uri for origin, _, uri in targets if origin == "Debian" and uri]
+        if not from_apt:  # apt has no lists yet
+            uris = _apt_index_targets("$(REPO_URI)", "--no-release-info")
+            from_apt = [uri for uri in uris if uri.rstrip("/").endswith("/debian")]
+        mirrors += from_apt
+    # unique, in order; without the trailing slash
     return list(dict.fromkeys(m.rstrip("/") for m in mirrors))
+
+
+def _apt_index_targets(fmt: str, *options: str) -> list[str]:
+    out = subprocess.run(
+        ["apt-get", "indextargets", *options, "--format", fmt],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def fetch_deb(arch: str, cache: Path) -> Path:

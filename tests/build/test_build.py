@@ -353,3 +353,42 @@ def test_system_libnfs_is_refused_for_another_arch(tmp_path: Path, function_dir:
     other = "arm64" if os.uname().machine == "x86_64" else "x86_64"
     with pytest.raises(build_script.BuildError, match="only works for this machine's arch"):
         build_script.build(other, "host", tmp_path, function_dir, CACHE, "system")
+
+
+def test_debian_mirrors_come_from_apt_even_before_apt_get_update(
+    only_fake_engines: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No release files yet: only --no-release-info lists the sources.
+    fake_engine(
+        only_fake_engines,
+        "apt-get",
+        """case "$*" in
+  *--no-release-info*)
+    printf '%s\\n' http://mirror.test/debian/ http://mirror.test/debian-security/ \\
+      https://vendor.test/apt/ ;;
+esac
+""",
+    )
+    monkeypatch.delenv("DEBIAN_MIRROR", raising=False)
+    assert libnfs_sources.debian_mirrors() == ["http://mirror.test/debian"]
+    monkeypatch.setenv("DEBIAN_MIRROR", "http://local.test/debian/")
+    assert libnfs_sources.debian_mirrors() == [
+        "http://local.test/debian",
+        "http://mirror.test/debian",
+    ]
+
+
+def test_debian_mirrors_prefer_apts_debian_origin(
+    only_fake_engines: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_engine(
+        only_fake_engines,
+        "apt-get",
+        """case "$*" in
+  *--no-release-info*) echo http://other.test/debian/ ;;
+  *) printf '%s\\n' 'Debian http://deb.test/debian/' 'Vendor https://vendor.test/apt/' ;;
+esac
+""",
+    )
+    monkeypatch.delenv("DEBIAN_MIRROR", raising=False)
+    assert libnfs_sources.debian_mirrors() == ["http://deb.test/debian"]
