@@ -45,6 +45,26 @@ test-pythons: ## run the function tests under the other Lambda Python versions p
 	  .venv-$$v/bin/python -m pytest -q tests/function; \
 	done
 
+# The Lambda zip. BUILD_IN=auto builds in a container when docker/podman answers, on the host
+# otherwise. The build itself needs only python3 (3.11+), no venv.
+ARCH        ?= x86_64
+BUILD_IN    ?= auto
+# host path only: deb = the pinned Debian libnfs13 package; system = this machine's libnfs.so.13
+LIBNFS_FROM ?= deb
+
+.PHONY: build
+build: ## build dist/nfs-sidecar-<version>-<arch>.zip + .sha256 (ARCH=x86_64|arm64, BUILD_IN=auto|container|host)
+	$(PYTHON) build/build.py --arch $(ARCH) --build-in $(BUILD_IN) --libnfs-from $(LIBNFS_FROM) --out dist
+
+.PHONY: build-all
+build-all: ## build the zips for both architectures (x86_64 and arm64)
+	$(MAKE) build ARCH=x86_64
+	$(MAKE) build ARCH=arm64
+
+.PHONY: test-build
+test-build: deps venv ## the build tests alone: both zips, reproducibility, ELF checks, a real run over NFS
+	$(PY) -m pytest tests/build
+
 .PHONY: bench
 bench: deps venv ## benchmark: warm function vs naive mount-per-message, on a loopback NFS server
 	PYTHONPATH=function:. $(PY) -m tests.bench.run

@@ -1,0 +1,90 @@
+"""The ELF reader and the runtime-compatibility checks, on real libraries."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import elf_check  # build/*.py, on sys.path through conftest
+import libnfs_sources
+import pytest
+
+from tests.build.conftest import CACHE
+
+SYSTEM_LIBC = Path("/lib/x86_64-linux-gnu/libc.so.6")
+
+
+@pytest.fixture(scope="module")
+def debian_libnfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The pinned Debian libnfs.so.13 for both arches, as files."""
+    out = tmp_path_factory.mktemp("debian-libnfs")
+    libs = {}
+    for arch in ("x86_64", "arm64"):
+        deb = libnfs_sources.fetch_deb(arch, CACHE)
+        libs[arch] = out / f"libnfs.so.13-{arch}"
+        libs[arch].write_bytes(libnfs_sources.library_from_deb(deb, arch))
+    return libs
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_pinned_debian_libnfs_fits_the_runtime(debian_libnfs: dict[str, Path], arch: str) -> None:
+    lib = debian_libnfs[arch]
+    assert elf_check.problems(lib, arch) == []
+    info = elf_check.read_elf(lib)
+    assert info.soname == "libnfs.so.13"
+    assert info.machine == {"x86_64": 62, "arm64": 183}[arch]
+    assert set(info.needed) <= elf_check.ALLOWED_NEEDED[arch]
+    assert "libc.so.6" in info.needed
+    assert info.newest_glibc is not None and info.newest_glibc <= (2, 34)
+
+
+def test_wrong_architecture_is_reported(debian_libnfs: dict[str, Path]) -> None:
+    [problem] = elf_check.problems(debian_libnfs["x86_64"], "arm64")
+    assert "not arm64" in problem
+
+
+def test_too_new_glibc_is_reported(debian_libnfs: dict[str, Path]) -> None:
+    # The Debian library needs GLIBC_2.17: pretend the runtime is older than that.
+    [problem] = elf_check.problems(debian_libnfs["arm64"], "arm64", max_glibc=(2, 16))
+    assert "needs GLIBC_2.17, newer than the runtime's 2.16" in problem
+
+
+def test_dependencies_outside_libc_are_reported() -> None:
+    # Debian 12's libstdc++ needs libm and libgcc_s beside libc.
+    candidates = sorted(Path("/usr/lib/x86_64-linux-gnu").glob("libstdc++.so.6.*"))
+    if not candidates:
+        pytest.skip("no x86_64 libstdc++ on this machine")
+    problems = elf_check.problems(candidates[0], "x86_64")
+    assert any("outside libc" in p and "libm.so.6" in p for p in problems), problems
+
+
+def test_glibc_newer_than_the_runtime_is_found_in_this_machines_libc() -> None:
+    # Debian 12's glibc is 2.36: its own libc needs symbol versions up to GLIBC_2.35 from ld.so.
+    if not SYSTEM_LIBC.exists():
+        pytest.skip("no x86_64 glibc here")
+    assert any(
+        "newer than the runtime's 2.34" in p for p in elf_check.problems(SYSTEM_LIBC, "x86_64")
+    )
+
+
+def test_not_an_elf_file(tmp_path: Path) -> None:
+    junk = tmp_path / "libjunk.so"
+    junk.write_text("not a library")
+    assert elf_check.problems(junk, "x86_64") == [f"{junk}: not an ELF file"]
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="objdump (binutils) not installed")
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_reader_agrees_with_objdump(debian_libnfs: dict[str, Path], arch: str) -> None:
+    lib = debian_libnfs[arch]
+    info = elf_check.read_elf(lib)
+    private = subprocess.run(["objdump", "-p", str(lib)], capture_output=True, text=True).stdout
+    assert info.needed == re.findall(r"^\s+NEEDED\s+(\S+)", private, re.M)
+    assert [info.soname] == re.findall(r"^\s+SONAME\s+(\S+)", private, re.M)
+    symbols = subprocess.run(["objdump", "-T", str(lib)], capture_output=True, text=True).stdout
+    newest = max(
+        tuple(int(p) for p in v.split(".")) for v in re.findall(r"GLIBC_([0-9.]+)", symbols)
+    )
+    assert info.newest_glibc == newest
