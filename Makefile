@@ -32,7 +32,7 @@ lint: venv ## ruff check + format check
 	$(VENV)/bin/ruff format --check .
 
 .PHONY: test
-test: deps lint build localstack e2e-venv ## everything: lint, unit + NFS + end-to-end tests, under every Python runtime present
+test: deps lint build localstack ## everything: lint, unit + NFS + end-to-end tests, under every Python runtime present
 	$(PY) -m pytest
 	$(MAKE) test-pythons
 
@@ -86,23 +86,16 @@ $(LOCALSTACK_VENV)/.installed: tests/e2e/localstack-requirements.txt $(E2E_EXECU
 .PHONY: localstack
 localstack: $(LOCALSTACK_VENV)/.installed ## install LocalStack for the e2e tests (own venv .venv-localstack, ~500 MB)
 
-$(VENV)/.e2e-installed: $(VENV)/.installed tests/e2e/requirements.txt
-	$(PY) -m pip install -q -r tests/e2e/requirements.txt
-	touch $@
-
-.PHONY: e2e-venv
-e2e-venv: $(VENV)/.e2e-installed ## add the e2e test client deps (boto3) to .venv
-
 .PHONY: e2e
-e2e: deps build localstack e2e-venv ## end to end: the zip deployed by the Terraform example on LocalStack, on a real NFS server (no Docker)
+e2e: deps venv build localstack ## end to end: the zip deployed by the Terraform example on LocalStack, on a real NFS server (no Docker)
 	$(PY) -m pytest tests/e2e
 
 .PHONY: demo
-demo: deps build localstack e2e-venv ## start NFS server + LocalStack, deploy, publish a sample; stays up until `make down`
+demo: deps venv build localstack ## start NFS server + LocalStack, deploy, publish a sample; stays up until `make down`
 	$(PY) -m tests.e2e.demo up
 
 .PHONY: demo-publish
-demo-publish: e2e-venv ## publish to the running demo: make demo-publish FILE=path/in/export [RESULTS='{"a": 1}']
+demo-publish: venv ## publish to the running demo: make demo-publish FILE=path/in/export [RESULTS='{"a": 1}']
 	$(PY) -m tests.e2e.demo publish "$(FILE)" '$(or $(RESULTS),{})'
 
 .PHONY: down
