@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -46,12 +47,21 @@ def timings() -> dict[str, Any]:
     return TIMINGS
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def e2e_root() -> Iterator[Path]:
     # Under the repo, not pytest's 0700 tmp: the Lambda user (nobody) reads the task folders in it.
     root = REPO / ".tmp" / "e2e" / f"run-{os.getpid()}"
     root.mkdir(parents=True, exist_ok=True)
-    yield root
+    # SIGTERM (a CI timeout, `kill`) stops the run like Ctrl-C does: the teardowns below run.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield root
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not os.environ.get("E2E_KEEP"):
         shutil.rmtree(root, ignore_errors=True)
         for parent in (root.parent,):
@@ -176,8 +186,14 @@ def deployments(
         return Deployment(key, mode, export, outputs)
 
     start = time.monotonic()
-    with ThreadPoolExecutor(len(DEPLOYMENTS)) as pool:
+    pool = ThreadPoolExecutor(len(DEPLOYMENTS))
+    try:
         result = dict(zip(DEPLOYMENTS, pool.map(apply, DEPLOYMENTS), strict=True))
+    except BaseException:  # a failed apply, Ctrl-C: the others need not finish
+        Terraform.stop_all()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     timings["terraform_apply_all_s"] = round(time.monotonic() - start, 1)
     return result
 

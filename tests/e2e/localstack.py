@@ -13,6 +13,7 @@ stop when this instance created it. Lambda functions run through:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -28,7 +29,14 @@ REPO = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("LOCALSTACK_VENV", REPO / ".venv-localstack"))
 SERVICES = "sns,sqs,lambda,iam,sts,logs,ec2,kms,cloudwatch,s3"
 S3_STORAGE = Path("/tmp/localstack-s3-storage")
+PR_SET_PDEATHSIG = 1
 INSTALL_HINT = "run `make localstack` (LocalStack's venv .venv-localstack with the test executor)"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the starting process dies (even by SIGKILL)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def docker_available() -> bool:
@@ -130,7 +138,8 @@ class LocalStack:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True,  # Ctrl-C goes to the tests, which stop it in order
+                preexec_fn=_die_with_parent,  # and should the tests be killed, it goes too
             )
         self.pidfile.write_text(f"{self._proc.pid}\n")
         deadline = time.monotonic() + timeout

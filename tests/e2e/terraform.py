@@ -13,13 +13,16 @@ existing file (a project-owned one, say).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 REPO = Path(__file__).resolve().parents[2]
 MIRROR = os.environ.get("TF_PROVIDER_MIRROR", "/opt/tf-plugins")
@@ -56,6 +59,23 @@ class TerraformError(RuntimeError):
 
 
 class Terraform:
+    _running: ClassVar[set[subprocess.Popen[str]]] = set()
+    _lock = threading.Lock()
+
+    @classmethod
+    def stop_all(cls) -> None:
+        """Stops every terraform still running (an interrupted session does not wait for them)."""
+        with cls._lock:
+            procs = list(cls._running)
+        for proc in procs:
+            with contextlib.suppress(OSError):
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
     def __init__(
         self, example: Path, workdir: Path, endpoint: str, region: str = "us-east-1"
     ) -> None:
@@ -118,20 +138,31 @@ class Terraform:
     def run(self, *args: str, timeout: float = 600) -> str:
         cmd = [self.binary, f"-chdir={self.dir}", *args]
         start = time.monotonic()
-        proc = subprocess.run(
-            cmd, env=self.env(), capture_output=True, text=True, timeout=timeout, check=False
+        proc = subprocess.Popen(
+            cmd, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
+        with self._lock:
+            self._running.add(proc)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+            stderr += f"\n(killed after {timeout} s)"
+        finally:
+            with self._lock:
+                self._running.discard(proc)
         with open(self.log, "a") as log:
             log.write(
                 f"$ {' '.join(cmd)}  # {time.monotonic() - start:.1f} s, rc={proc.returncode}\n"
             )
-            log.write(proc.stdout + proc.stderr + "\n")
+            log.write(stdout + stderr + "\n")
         if proc.returncode != 0:
             raise TerraformError(
                 f"terraform {args[0]} in {self.dir} failed (rc={proc.returncode}), log {self.log}:"
-                f"\n{proc.stdout[-1500:]}\n{proc.stderr[-4000:]}"
+                f"\n{stdout[-1500:]}\n{stderr[-4000:]}"
             )
-        return proc.stdout
+        return stdout
 
     def apply(self, variables: dict[str, object]) -> dict[str, object]:
         (self.dir / "zz_e2e.auto.tfvars.json").write_text(json.dumps(variables, indent=2))
