@@ -6,6 +6,25 @@ mock_provider "aws" {
   source = "./tests/mocks"
 }
 
+# Distinct queue ARNs, so that the assertions can tell the failure queue from the delivery queue.
+override_resource {
+  target = aws_sqs_queue.failure
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:111122223333:sidecar-failures"
+    id  = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar-failures"
+    url = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar-failures"
+  }
+}
+
+override_resource {
+  target = aws_sqs_queue.delivery
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:111122223333:sidecar"
+    id  = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar"
+    url = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar"
+  }
+}
+
 variables {
   name            = "sidecar"
   lambda_zip_path = "tests/fixtures/function.zip"

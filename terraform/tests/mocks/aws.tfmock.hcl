@@ -1,5 +1,5 @@
 # Values the mocked AWS provider returns for computed attributes. The provider still validates
-# arguments (ARNs must look like ARNs), and distinct queue ARNs let the tests tell the queues apart.
+# arguments (ARNs must look like ARNs). Shared by the module's and the examples' tests.
 
 mock_resource "aws_iam_role" {
   defaults = {
@@ -31,20 +31,10 @@ mock_resource "aws_security_group" {
   }
 }
 
-override_resource {
-  target = aws_sqs_queue.failure
-  values = {
-    arn = "arn:aws:sqs:eu-west-1:111122223333:sidecar-failures"
-    id  = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar-failures"
-    url = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar-failures"
-  }
-}
-
-override_resource {
-  target = aws_sqs_queue.delivery
-  values = {
-    arn = "arn:aws:sqs:eu-west-1:111122223333:sidecar"
-    id  = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar"
-    url = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar"
+mock_resource "aws_sqs_queue" {
+  defaults = {
+    arn = "arn:aws:sqs:eu-west-1:111122223333:queue"
+    id  = "https://sqs.eu-west-1.amazonaws.com/111122223333/queue"
+    url = "https://sqs.eu-west-1.amazonaws.com/111122223333/queue"
   }
 }
