@@ -56,7 +56,8 @@ locals {
 ################################################################################
 
 resource "aws_sns_topic" "this" {
-  #checkov:skip=CKV_AWS_26:KMS encryption is optional (var.kms_key_arn); an AWS-managed aws/sns key cannot be granted to cross-account publishers or used for SNS -> SQS delivery, so the default is unencrypted.
+  # Encrypted only with a customer managed key (kms_key_arn): the AWS-managed aws/sns key cannot be
+  # granted to other accounts' publishers nor used for SNS -> SQS delivery.
   count = var.create_topic ? 1 : 0
 
   name              = var.name
@@ -431,8 +432,6 @@ locals {
 }
 
 resource "aws_iam_role_policy" "this" {
-  #checkov:skip=CKV_AWS_290:Only the ENI actions use "*" (no resource-level permissions for Describe*, ENI ARNs unknown beforehand); every other statement names its resource.
-  #checkov:skip=CKV_AWS_355:Only the ENI actions use "*" (no resource-level permissions for Describe*, ENI ARNs unknown beforehand); every other statement names its resource.
   name = var.name
   role = aws_iam_role.this.id
   policy = jsonencode({
