@@ -32,10 +32,10 @@ locals {
   # NFS ports the function connects to. With both ports given the portmapper is not used; otherwise
   # libnfs asks the portmapper (111, over TCP only) and MOUNT is assumed on 2049 unless given (VAST).
   uses_portmapper = var.nfs_port == null || var.nfs_mount_port == null
-  nfs_ports = sort(distinct(concat(
+  nfs_ports = distinct(concat(
     [coalesce(var.nfs_port, 2049), coalesce(var.nfs_mount_port, 2049)],
     local.uses_portmapper ? [111] : [],
-  )))
+  ))
   # Egress destinations: the given cluster CIDRs, or the server itself when it is an IPv4 address.
   nfs_server_is_ipv4 = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$", var.nfs_server)) && can(cidrhost("${var.nfs_server}/32", 0))
   nfs_cluster_cidrs  = length(var.nfs_cluster_cidrs) > 0 ? var.nfs_cluster_cidrs : (local.nfs_server_is_ipv4 ? ["${var.nfs_server}/32"] : [])

@@ -138,6 +138,14 @@ run "defaults" {
     error_message = "egress rules must be single TCP ports on the created security group"
   }
   assert {
+    condition     = aws_vpc_security_group_egress_rule.nfs["tcp-111-10.0.8.10/32"].description == "portmapper (libnfs uses TCP)" && aws_vpc_security_group_egress_rule.nfs["tcp-2049-10.0.8.10/32"].description == "NFS/MOUNT"
+    error_message = "egress rules must say what they are for"
+  }
+  assert {
+    condition     = aws_vpc_security_group_egress_rule.nfs["tcp-111-10.0.8.10/32"].cidr_ipv4 == "10.0.8.10/32" && aws_vpc_security_group_egress_rule.nfs["tcp-111-10.0.8.10/32"].from_port == 111
+    error_message = "the portmapper rule must allow TCP 111 to the server only"
+  }
+  assert {
     condition     = output.security_group_id == aws_security_group.this[0].id && aws_security_group.this[0].vpc_id == "vpc-0a1b2c3d"
     error_message = "the security group must be created in the VPC and output"
   }
