@@ -8,6 +8,9 @@ PY     := $(VENV)/bin/python
 # Extra interpreters the function is tested under (Lambda runtimes 3.11-3.13), where present.
 PYENV_ROOT ?= $(HOME)/.pyenv
 EXTRA_PYTHONS ?= $(wildcard $(PYENV_ROOT)/versions/3.12.*/bin/python3 $(PYENV_ROOT)/versions/3.13.*/bin/python3)
+# checkov (Terraform static analysis) lives in its own venv: it pins many packages of its own.
+CHECKOV_VENV    ?= .venv-checkov
+CHECKOV_VERSION ?= 3.3.30
 
 .PHONY: help
 help: ## list the targets
@@ -32,7 +35,7 @@ lint: venv ## ruff check + format check
 	$(VENV)/bin/ruff format --check .
 
 .PHONY: test
-test: deps lint build localstack ## everything: lint, unit + NFS + end-to-end tests, under every Python runtime present
+test: deps lint checkov build localstack ## everything: lint, unit + NFS + Terraform + end-to-end tests, under every Python runtime present
 	$(PY) -m pytest
 	$(MAKE) test-pythons
 
@@ -64,6 +67,24 @@ build-all: ## build the zips for both architectures (x86_64 and arm64)
 .PHONY: test-build
 test-build: deps venv ## the build tests alone: both zips, reproducibility, ELF checks, a real run over NFS
 	$(PY) -m pytest tests/build
+
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
+.PHONY: checkov
+checkov: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION) ## install checkov (pinned) in its own venv, for the Terraform tests
+
+.PHONY: tf-test
+tf-test: venv checkov ## Terraform only: fmt, init/validate, terraform test (mocked AWS), checkov, README tables
+	$(PY) -m pytest tests/terraform
+
+.PHONY: tf-docs
+tf-docs: ## rewrite the Inputs/Outputs tables of the Terraform READMEs from variables.tf/outputs.tf
+	$(PYTHON) scripts/tf_docs.py
 
 .PHONY: bench
 bench: deps venv ## benchmark: warm function vs naive mount-per-message, on a loopback NFS server
