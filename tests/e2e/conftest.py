@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -27,8 +28,24 @@ from tests.nfs_server import Export, NfsServer
 
 TIMINGS_FILE = REPO / ".tmp" / "e2e-timings.json"
 TIMINGS: dict[str, Any] = {}
+# The function timeout the tests deploy with: the SQS visibility timeout is 6x this, and failed
+# messages come back after it (sqs_max_receive_count times before the failure queue).
+FUNCTION_TIMEOUT_S = 2
+
+
+def module_default(variable: str) -> int:
+    """A default of the module's variables.tf (the example leaves retries to the module)."""
+    text = (REPO / "terraform" / "variables.tf").read_text()
+    block = re.search(rf'variable\s+"{variable}"\s*\{{(.*?)\n\}}', text, re.S)
+    value = re.search(r"^\s*default\s*=\s*(\d+)", block.group(1), re.M) if block else None
+    if value is None:
+        raise LookupError(f"no numeric default for {variable} in terraform/variables.tf")
+    return int(value.group(1))
+
+
 # Async retries (direct delivery) / receives before the failure queue (SQS delivery).
-MAX_RETRIES = 1
+MAX_RETRIES = module_default("maximum_retry_attempts")
+MAX_RECEIVES = module_default("sqs_max_receive_count")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -149,16 +166,16 @@ class Deployment:
 def example_variables(
     name: str, mode: str, nfs: NfsServer, export: Export, zip_path: Path
 ) -> dict[str, Any]:
-    """The example's inputs (see terraform/examples/*/variables.tf)."""
+    """The example's inputs (terraform/examples/e2e/variables.tf)."""
     return {
         "name": name,
-        "zip_path": str(zip_path),
+        "lambda_zip_path": str(zip_path),
         "nfs_server": nfs.host,
         "nfs_export": export.path,
         "nfs_port": nfs.nfs_port,
         "nfs_mount_port": nfs.mount_port,
-        "delivery_mode": mode,
-        "max_retries": MAX_RETRIES,
+        "delivery": mode,
+        "timeout": FUNCTION_TIMEOUT_S,
     }
 
 

@@ -142,13 +142,11 @@ def up() -> None:
         outputs = tf.apply(
             {
                 "name": NAME,
-                "zip_path": str(zip_path),
+                "lambda_zip_path": str(zip_path),
                 "nfs_server": nfs["host"],
                 "nfs_export": nfs["exports"]["open"]["path"],
                 "nfs_port": nfs["nfs_port"],
                 "nfs_mount_port": nfs["mount_port"],
-                "delivery_mode": "direct",
-                "max_retries": 1,
             }
         )
         DEPLOYMENT.write_text(json.dumps(outputs, indent=2))

@@ -18,9 +18,7 @@ from tests.e2e.terraform import REPO
 REGION = "us-east-1"
 DIST = REPO / "dist"
 # The example the tests apply; E2E_TERRAFORM_EXAMPLE overrides it (a path).
-EXAMPLE = Path(
-    os.environ.get("E2E_TERRAFORM_EXAMPLE", REPO / "terraform" / "examples" / "localstack")
-)
+EXAMPLE = Path(os.environ.get("E2E_TERRAFORM_EXAMPLE", REPO / "terraform" / "examples" / "e2e"))
 
 
 def build_zip() -> Path:

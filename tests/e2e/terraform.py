@@ -1,14 +1,16 @@
 """Applies the project's Terraform (the example users apply) against LocalStack.
 
-Plain ``terraform`` with a provider override file, no tflocal: nothing to install beyond Terraform
-itself, and the override is explicit and reviewable. The override is never written into the source
-tree: ``terraform/`` is copied (as is, minus state and .terraform) into the run's folder and the
-override file is added to the copy of the example, so the applied configuration is byte for byte the
-one users apply, module paths resolve as in the repo, and runs can go side by side.
+Plain ``terraform``, no tflocal (nothing more to install, nothing rewritten): the example's provider
+block is plain, so the standard AWS environment variables point it at LocalStack
+(``AWS_ENDPOINT_URL``, test keys). ``terraform/`` is copied as is (minus state and .terraform) into
+the run's folder and applied there, so module paths resolve as in the repo, nothing is written into
+the source tree and runs can go side by side. ``E2E_TF_OVERRIDE=1`` adds a provider override file
+to the copy instead (per-service endpoints and skip_* flags), should a provider version ignore
+``AWS_ENDPOINT_URL``.
 
-Offline provider install: ``hashicorp/aws`` comes from a filesystem mirror (``/opt/tf-plugins`` or
-``TF_PROVIDER_MIRROR``) through a CLI config written here, unless ``TF_CLI_CONFIG_FILE`` names an
-existing file (a project-owned one, say).
+Providers: as in tests/terraform, where a local filesystem mirror of ``hashicorp/aws`` exists
+(``TF_PLUGIN_MIRROR``, default /opt/tf-plugins) a CLI config installs it from there; elsewhere
+``init`` downloads it, into a plugin cache shared by the runs (``.tmp/terraform/plugin-cache``).
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ from pathlib import Path
 from typing import ClassVar
 
 REPO = Path(__file__).resolve().parents[2]
-MIRROR = os.environ.get("TF_PROVIDER_MIRROR", "/opt/tf-plugins")
+AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
+PLUGIN_CACHE = REPO / ".tmp" / "terraform" / "plugin-cache"
 # Services the provider may call: each gets the LocalStack endpoint.
 ENDPOINTS = ("cloudwatch", "ec2", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "sts")
 CLI_CONFIG = """provider_installation {{
   filesystem_mirror {{
     path    = "{mirror}"
-    include = ["registry.terraform.io/hashicorp/aws"]
+    include = ["{provider}"]
   }}
   direct {{
-    exclude = ["registry.terraform.io/hashicorp/aws"]
+    exclude = ["{provider}"]
   }}
 }}
 """
@@ -102,7 +105,8 @@ class Terraform:
         self.endpoint = endpoint
         self.region = region
         self.log = workdir / "terraform.log"
-        self._write_override()
+        if os.environ.get("E2E_TF_OVERRIDE"):
+            self._write_override()
 
     def _write_override(self) -> None:
         endpoints = "\n".join(f'    {s:<10} = "{self.endpoint}"' for s in ENDPOINTS)
@@ -116,22 +120,25 @@ class Terraform:
         (self.dir / name).write_text(text)
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        cli_config = env.get("TF_CLI_CONFIG_FILE", "")
-        if not (cli_config and Path(cli_config).is_file()):
-            cli_config = str(self.workdir / "terraformrc")
-            Path(cli_config).write_text(CLI_CONFIG.format(mirror=MIRROR))
-        for k in [k for k in env if k.startswith("AWS_")]:
-            del env[k]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        mirror = Path(os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
+        if (mirror / AWS_PROVIDER).is_dir():
+            config = self.workdir / "terraformrc"
+            config.write_text(CLI_CONFIG.format(mirror=mirror, provider=AWS_PROVIDER))
+            env["TF_CLI_CONFIG_FILE"] = str(config)
+        else:
+            PLUGIN_CACHE.mkdir(parents=True, exist_ok=True)
+            env.setdefault("TF_PLUGIN_CACHE_DIR", str(PLUGIN_CACHE))
         env.update(
-            TF_CLI_CONFIG_FILE=cli_config,
             TF_IN_AUTOMATION="1",
             TF_INPUT="0",
             CHECKPOINT_DISABLE="1",
+            AWS_ENDPOINT_URL=self.endpoint,
             AWS_ACCESS_KEY_ID="test",
             AWS_SECRET_ACCESS_KEY="test",
             AWS_REGION=self.region,
             AWS_DEFAULT_REGION=self.region,
+            AWS_EC2_METADATA_DISABLED="true",
         )
         return env
 
