@@ -150,7 +150,10 @@ def up() -> None:
             }
         )
         DEPLOYMENT.write_text(json.dumps(outputs, indent=2))
-        say(f"deployed in {time.monotonic() - started:.0f} s: {json.dumps(outputs)}")
+        say(
+            f"deployed in {time.monotonic() - started:.0f} s: function {outputs['function_name']}, "
+            f"topic {outputs['topic_arn']}"
+        )
         say()
         publish_one(SAMPLE, SAMPLE_RESULTS)
     except BaseException:
@@ -162,6 +165,7 @@ def up() -> None:
         f"""
 The demo stack is running.
   export folder (put files here): {os.path.relpath(export)}
+    (the function writes as an unprivileged user: folders you make need `chmod 777`)
   LocalStack:                     {state["endpoint"]}  (access key/secret: test/test, us-east-1)
   topic:                          {outputs["topic_arn"]}
 
@@ -211,7 +215,17 @@ def publish_one(filename: str, results: Any) -> None:
     for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=5).get(
         "Messages", []
     ):
-        say(m["Body"])
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            record = json.loads(m["Body"])
+            error = record["responsePayload"]
+            about = record["requestPayload"]["Records"][0]["Sns"]["Message"]
+            say(
+                f"  {about}: {error['errorType']}: {error['errorMessage']} "
+                f"({record['requestContext']['condition']}, "
+                f"{record['requestContext']['approximateInvokeCount']} attempts)"
+            )
+            continue
+        say(f"  {m['Body']}")
     raise SystemExit(1)
 
 
