@@ -122,6 +122,10 @@ def localstack(
     finally:
         ls.stop()
         shutil.copy(ls.log, REPO / ".tmp" / "e2e-localstack.log")
+        # Which interpreter ran the function (the executor logs its choice).
+        for line in ls.log.read_text(errors="replace").splitlines():
+            if "local-process executor: runtime" in line:
+                timings["lambda_interpreter"] = line.split("local-process executor: ", 1)[1]
 
 
 @pytest.fixture(scope="session")
