@@ -87,11 +87,12 @@ def failure_reason(aws: Any, deployment: Deployment, failure: dict[str, Any]) ->
     body = json.loads(failure["Body"])
     if "responsePayload" in body:
         return json.dumps(body["responsePayload"], ensure_ascii=False)
-    # SQS mode: a dead-lettered message carries no reason; the function's log does.
+    # SQS mode: a dead-lettered message carries no reason; the function's log lines about it
+    # (by SQS message id, which the move to the failure queue keeps) do.
     logs = aws("logs")
     group = f"/aws/lambda/{deployment.function_name}"
     events = logs.filter_log_events(logGroupName=group).get("events", [])
-    return "\n".join(e["message"] for e in events)
+    return "\n".join(e["message"] for e in events if failure["MessageId"] in e["message"])
 
 
 def test_sidecars_for_several_files(deployment: Deployment, aws: Any) -> None:
@@ -183,6 +184,8 @@ def test_failures_reach_the_failure_queue(deployment: Deployment, aws: Any) -> N
     reason = failure_reason(aws, deployment, by_id[missing.message_id])
     assert "not found" in reason.lower(), reason
     assert f"{base}/missing.dat" in reason, reason
+    reason = failure_reason(aws, deployment, by_id[malformed.message_id])
+    assert "not json" in reason.lower(), reason
     if deployment.mode == "direct":
         for msg in (missing, malformed):
             record = json.loads(by_id[msg.message_id]["Body"])
