@@ -105,6 +105,7 @@ class LocalStack:
             OVERRIDE_IN_DOCKER="0",
             FILESYSTEM_ROOT=str(self.root / "fs"),
             TMPDIR=str(self.root / "tmp"),
+            XDG_CACHE_HOME=str(self.root / "cache"),  # plux's entry-point cache
             GATEWAY_LISTEN=f"{self.host}:{self.port}",
             LOCALSTACK_HOST=f"{self.host}:{self.port}",
             SQS_ENDPOINT_STRATEGY="off",
@@ -170,7 +171,8 @@ class LocalStack:
         if proc is not None and proc.poll() is None:
             stop_process_group(proc.pid, proc.wait)
         self.pidfile.unlink(missing_ok=True)
-        if self._owns_s3_storage:
+        # Shared by every LocalStack on the machine: only if this one made it and none runs now.
+        if self._owns_s3_storage and not other_localstacks_running():
             shutil.rmtree(S3_STORAGE, ignore_errors=True)
 
     def log_tail(self, lines: int = 40) -> str:
@@ -184,6 +186,14 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def other_localstacks_running() -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if b"localstack.runtime.main" in cmdline.read_bytes():
+                return True
+    return False
 
 
 def stop_process_group(pid: int, wait=None, grace: float = 20) -> None:
