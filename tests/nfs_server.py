@@ -12,6 +12,7 @@ rpcbind, which is started here when it is not already running.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -58,6 +59,12 @@ NFS_CORE_PARAM {{
 NFSv4 {{ Graceless = true; RecoveryRoot = "{recovery}"; }}
 NFS_KRB5 {{ Active_krb5 = false; }}
 """
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the test process dies, even by SIGKILL."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -157,7 +164,7 @@ class NfsServer:
             return
         if shutil.which("rpcbind") is None:
             raise RuntimeError(f"rpcbind not found: {INSTALL_HINT}")
-        self._rpcbind = subprocess.Popen(["rpcbind", "-f", "-w"])
+        self._rpcbind = subprocess.Popen(["rpcbind", "-f", "-w"], preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 5
         while not rpc_null_ok("127.0.0.1", 111, program=100000, version=2):
             if time.monotonic() > deadline:
@@ -182,6 +189,7 @@ class NfsServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 15
         while not rpc_null_ok(self.host, self.nfs_port):
