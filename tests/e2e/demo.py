@@ -187,7 +187,8 @@ def publish_one(filename: str, results: Any) -> None:
     state, outputs = load(STATE), load(DEPLOYMENT)
     export = Path(state["nfs"]["exports"]["open"]["local"])
     path = export / filename.lstrip("/")
-    if not path.exists():
+    # Only inside the export: a name that leaves it is still published, to show its rejection.
+    if path.resolve().is_relative_to(export.resolve()) and not path.exists():
         # World-writable, as the function (like the tests' clients) runs as an unprivileged uid.
         for folder in reversed([path.parent, *path.parent.relative_to(export).parents]):
             (export / folder).mkdir(exist_ok=True)
