@@ -24,21 +24,21 @@ from typing import Any
 
 import pytest
 
-from tests.build.conftest import FUNCTION_DIR
 from tests.nfs_server import NfsServer
 
 # Readable by nobody (pyenv's interpreters live under /root, which is not).
 PYTHON = "/usr/bin/python3"
 UNPRIVILEGED_USER = "nobody"
 
-pytestmark = [
-    pytest.mark.skipif(
-        not (FUNCTION_DIR / "lambda_function.py").is_file(),
-        reason="function/lambda_function.py is not on this branch yet (merge main)",
-    ),
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runuser, unshare, the NFS server"),
-    pytest.mark.skipif(not Path(PYTHON).is_file(), reason=f"{PYTHON} not installed"),
-]
+
+@pytest.fixture(autouse=True)
+def _needs() -> None:
+    """What these tests need is required, not optional: fail saying how to get it."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root: runuser, unshare and the NFS server (run the tests as root)")
+    if not Path(PYTHON).is_file():
+        pytest.fail(f"{PYTHON} not found: apt-get install python3")
+
 
 # Runs in the child: calls the handler the way the Lambda runtime does, then reports what it saw.
 CHILD = r"""
