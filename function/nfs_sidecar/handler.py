@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .config import Config
@@ -59,9 +60,7 @@ class Handler:
     def _sns(self, records: list[dict[str, Any]], context: Any) -> None:
         failures: list[BaseException] = []
         for record in records:
-            error = self._handle(
-                lambda r=record: from_envelope(r.get("Sns"), self.config.suffix), context
-            )
+            error = self._handle(from_envelope, record.get("Sns"), context)
             if error is not None:
                 failures.append(error)
         if len(failures) == 1 and len(records) == 1:
@@ -73,20 +72,24 @@ class Handler:
         failed = []
         for record in records:
             error = self._handle(
-                lambda r=record: from_sqs_body(r.get("body"), self.config.suffix),
-                context,
-                sqs_message_id=record.get("messageId"),
+                from_sqs_body, record.get("body"), context, sqs_message_id=record.get("messageId")
             )
             if error is not None:
                 failed.append({"itemIdentifier": record.get("messageId")})
         return {"batchItemFailures": failed}
 
-    def _handle(self, parse: Any, context: Any, **log_fields: Any) -> BaseException | None:
-        """Processes one record; logs one line; returns its error, if any."""
+    def _handle(
+        self,
+        parse: Callable[[Any, str], Notification],
+        raw: Any,
+        context: Any,
+        **log_fields: Any,
+    ) -> BaseException | None:
+        """Parses and processes one record; logs one line; returns its error, if any."""
         started = time.monotonic()
         note: Notification | None = None
         try:
-            note = parse()
+            note = parse(raw, self.config.suffix)
             outcome = self.process(note, self._lock_wait(context))
         except Exception as exc:
             log(
