@@ -8,14 +8,13 @@ the source tree and runs can go side by side. ``E2E_TF_OVERRIDE=1`` adds a provi
 to the copy instead (per-service endpoints and skip_* flags), should a provider version ignore
 ``AWS_ENDPOINT_URL``.
 
-Providers: as in tests/terraform, where a local filesystem mirror of ``hashicorp/aws`` exists
-(``TF_PLUGIN_MIRROR``, default /opt/tf-plugins) a CLI config installs it from there; elsewhere
-``init`` downloads it, into a plugin cache shared by the runs (``.tmp/terraform/plugin-cache``).
+Providers come from the local mirror where there is one (see tests/terraform_cli.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -26,21 +25,11 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
+from tests.terraform_cli import terraform_env
+
 REPO = Path(__file__).resolve().parents[2]
-AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
-PLUGIN_CACHE = REPO / ".tmp" / "terraform" / "plugin-cache"
 # Services the provider may call: each gets the LocalStack endpoint.
 ENDPOINTS = ("cloudwatch", "ec2", "iam", "kms", "lambda", "logs", "s3", "sns", "sqs", "sts")
-CLI_CONFIG = """provider_installation {{
-  filesystem_mirror {{
-    path    = "{mirror}"
-    include = ["{provider}"]
-  }}
-  direct {{
-    exclude = ["{provider}"]
-  }}
-}}
-"""
 OVERRIDE = """# Written by tests/e2e/terraform.py: the AWS provider -> LocalStack.
 provider "aws" {{
   region                      = "{region}"
@@ -119,20 +108,13 @@ class Terraform:
         name = "zz_localstack_override.tf" if has_provider else "zz_localstack_provider.tf"
         (self.dir / name).write_text(text)
 
+    @functools.cached_property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        mirror = Path(os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
-        if (mirror / AWS_PROVIDER).is_dir():
-            config = self.workdir / "terraformrc"
-            config.write_text(CLI_CONFIG.format(mirror=mirror, provider=AWS_PROVIDER))
-            env["TF_CLI_CONFIG_FILE"] = str(config)
-        else:
-            PLUGIN_CACHE.mkdir(parents=True, exist_ok=True)
-            env.setdefault("TF_PLUGIN_CACHE_DIR", str(PLUGIN_CACHE))
+        """Terraform's environment for every run of this copy (written once, config included)."""
+        env = terraform_env(
+            {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, self.workdir
+        )
         env.update(
-            TF_IN_AUTOMATION="1",
-            TF_INPUT="0",
-            CHECKPOINT_DISABLE="1",
             AWS_ENDPOINT_URL=self.endpoint,
             AWS_ACCESS_KEY_ID="test",
             AWS_SECRET_ACCESS_KEY="test",
@@ -146,7 +128,7 @@ class Terraform:
         cmd = [self.binary, f"-chdir={self.dir}", *args]
         start = time.monotonic()
         proc = subprocess.Popen(
-            cmd, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         with self._lock:
             self._running.add(proc)
