@@ -4,6 +4,7 @@ with a new mount per message (what the tutorial's function does, minus its hangs
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 from ctypes import POINTER, byref, c_char_p, c_int, c_uint64, c_void_p
 
@@ -49,6 +50,7 @@ class Entry:
         self.attributes = Stat(st)
 
 
+@functools.cache  # once, like the function: not part of the per-message work
 def _lib() -> ctypes.CDLL:
     lib = load_libnfs()
     lib.nfs_stat64.argtypes = [c_void_p, c_char_p, POINTER(nfs_stat_64)]
