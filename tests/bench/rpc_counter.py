@@ -61,7 +61,10 @@ class RpcCounter:
             self.ports[target] = listener.getsockname()[1]
             threading.Thread(target=self._accept, args=(listener, target), daemon=True).start()
 
-    def reset(self) -> collections.Counter[str]:
+    def reset(self, settle_s: float = 0.2) -> collections.Counter[str]:
+        """The counts so far, and a fresh start. Waits ``settle_s`` first: the function sends its
+        last REMOVE without waiting for the reply, and it belongs to the window that sent it."""
+        time.sleep(settle_s)
         with self._lock:
             counts, self.counts = self.counts, collections.Counter()
         return counts

@@ -105,13 +105,11 @@ def count_rpcs(server: NfsServer, export: Path) -> dict[str, tuple[float, dict[s
             send(files[-1], 0)  # warm: the function mounts once per environment
             counter.reset()
             run_side(send, files[:n], 1)
-            time.sleep(0.2)  # the last temp-name REMOVE is sent without waiting for its reply
             result[label] = counter.reset()
         # The function again, replacing existing sidecars (adds the READ of the current one).
         files = make_files(export, "count-function", n + 1)
         counter.reset()
         run_side(runners["function"], files[:n], 10_000)
-        time.sleep(0.2)
         result["function (replace)"] = counter.reset()
         return {
             label: (sum(c.values()) / n, {k: v / n for k, v in sorted(c.items())})
