@@ -121,7 +121,8 @@ def choose_build_path(requested: str) -> tuple[str, str | None, str]:
 
 def host_compiler(arch: str) -> str:
     """The C compiler the host path uses for ``arch``: native gcc, or Debian's cross compiler."""
-    cc = "gcc" if UNAME_MACHINE[arch] == os.uname().machine else f"{UNAME_MACHINE[arch]}-linux-gnu-gcc"
+    machine = UNAME_MACHINE[arch]
+    cc = "gcc" if machine == os.uname().machine else f"{machine}-linux-gnu-gcc"
     if shutil.which(cc) is None:
         cross = " gcc-aarch64-linux-gnu libc6-dev-arm64-cross" if cc != "gcc" else ""
         raise BuildError(
