@@ -35,7 +35,8 @@ def bundled_library() -> Path:
                 NATIVE_ARCH, "host", WORK / "dist", ROOT / "function", ROOT / ".tmp" / "build-cache"
             )
         except Exception as exc:
-            raise RuntimeError(f"building the zip for its libnfs failed: {exc}\n{log.getvalue()}")
+            failure = f"building the zip for its libnfs failed: {exc}\n{log.getvalue()}"
+            raise RuntimeError(failure) from exc
     with zipfile.ZipFile(zip_path) as zf:
         content = zf.read(f"lib/{build_script.libnfs_sources.LIBNFS_SONAME}")
     folder = WORK / hashlib.sha256(content).hexdigest()[:16]

@@ -181,8 +181,8 @@ class NfsClient(RpcEngine):
             # a server does to a client on a non-privileged source port when it only admits
             # privileged ones (VAST's default).
             return (
-                f"mount {where} refused without a reason; this client runs unprivileged, so its source "
-                "port is above 1023: the server must accept non-privileged ports (VAST: "
+                f"mount {where} refused without a reason; this client runs unprivileged, so "
+                "its source port is above 1023: the server must accept non-privileged ports (VAST: "
                 "`vtool vsettings set NFS_ALLOW_INSECURE_PORTS=true`; Linux/ganesha: `insecure` / "
                 "PrivilegedPort = false), and the export must allow this client"
             )
