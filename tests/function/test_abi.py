@@ -141,7 +141,7 @@ def c_layouts(tmp_path_factory: pytest.TempPathFactory, bundled_libnfs: Path) ->
         tar.extractall(tmp, filter="data")
     src = tmp / libnfs_sources.SOURCE.top_folder
     lines = []
-    for struct, (c_type, members) in LAYOUTS.items():
+    for c_type, members in LAYOUTS.values():
         lines.append(f'printf("sizeof {c_type} %zu\\n", sizeof({c_type}));')
         for field, member in members.items():
             key = f"offsetof {c_type} {field}"
@@ -159,7 +159,8 @@ def c_layouts(tmp_path_factory: pytest.TempPathFactory, bundled_libnfs: Path) ->
         capture_output=True,
     )
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
-    return {key: int(value) for key, _, value in (line.rpartition(" ") for line in out.splitlines())}
+    pairs = (line.rpartition(" ") for line in out.splitlines())
+    return {key: int(value) for key, _, value in pairs}
 
 
 @pytest.mark.parametrize("struct", list(LAYOUTS), ids=lambda s: s.__name__)
