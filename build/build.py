@@ -132,6 +132,12 @@ def host_compiler(arch: str) -> str:
     return cc
 
 
+def library_key(arch: str, path: str, compiler: str) -> str:
+    """What the compiled bytes depend on: source pin, recipe, target, path and compiler/image."""
+    inputs = [libnfs_sources.SOURCE.tar_sha256, COMPILE_SCRIPT_SHA256, arch, path, compiler]
+    return hashlib.sha256("\n".join(inputs).encode()).hexdigest()[:16]
+
+
 def compiled_libnfs(
     arch: str, path: str, engine: str | None, tarball: Path, cache: Path
 ) -> tuple[bytes, str]:
@@ -143,12 +149,7 @@ def compiled_libnfs(
         cc = host_compiler(arch)
         version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True)
         compiler = version.stdout.splitlines()[0]
-    key = hashlib.sha256(
-        "\n".join(
-            [libnfs_sources.SOURCE.tar_sha256, COMPILE_SCRIPT_SHA256, arch, path, compiler]
-        ).encode()
-    ).hexdigest()[:16]
-    cached = cache / f"{libnfs_sources.LIBNFS_SONAME}-{arch}-{key}"
+    cached = cache / f"{libnfs_sources.LIBNFS_SONAME}-{arch}-{library_key(arch, path, compiler)}"
     origin = f"libnfs {libnfs_sources.SOURCE.version} compiled on the {path} path ({compiler})"
     if cached.is_file():
         return cached.read_bytes(), f"{origin}; from the build cache ({cached.name})"
