@@ -50,10 +50,11 @@ UNAME_MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
 COMPILE_SCRIPT = Path(__file__).resolve().with_name("compile-libnfs.sh")
 COMPILE_SCRIPT_SHA256 = hashlib.sha256(COMPILE_SCRIPT.read_bytes()).hexdigest()
 # The SAM build image of the function's runtime (python3.12, Amazon Linux 2023), pinned to one
-# release per architecture. Override with $BUILD_IMAGE.
+# release, by its single-architecture tag for each architecture (<release>-x86_64 / -arm64; the
+# bare tag is a multi-arch manifest whose entries have gone stale before). Override: $BUILD_IMAGE.
 BUILD_IMAGES = {
-    "x86_64": "public.ecr.aws/sam/build-python3.12:1.142.1-20250701194731",
-    "arm64": "public.ecr.aws/sam/build-python3.12:1.142.1-20250701194731",
+    "x86_64": "public.ecr.aws/sam/build-python3.12:1.142.1-20250701194731-x86_64",
+    "arm64": "public.ecr.aws/sam/build-python3.12:1.142.1-20250701194731-arm64",
 }
 ENGINES = ("docker", "podman")
 ENGINE_PROBE_TIMEOUT_S = 20
