@@ -97,41 +97,75 @@ def parse_message(text: object, suffix: str) -> tuple[str, Any]:
     return normalise_filename(body["filename"], suffix), body["results"]
 
 
-def _published(raw: object) -> datetime:
+def _published(raw: object, what: str = "SNS Timestamp") -> datetime:
     if not isinstance(raw, str):
-        raise InvalidMessage("SNS Timestamp is missing")
+        raise InvalidMessage(f"{what} is missing")
     try:
         when = datetime.fromisoformat(raw)
     except ValueError:
-        raise InvalidMessage(f"SNS Timestamp {raw!r} is not ISO 8601") from None
+        raise InvalidMessage(f"{what} {raw!r} is not ISO 8601") from None
     if when.tzinfo is None:
-        raise InvalidMessage(f"SNS Timestamp {raw!r} has no time zone")
+        raise InvalidMessage(f"{what} {raw!r} has no time zone")
     return when.astimezone(UTC)
 
 
 def _attribute(envelope: dict[str, Any], name: str) -> str | None:
+    """A message attribute's string value; None when absent, InvalidMessage when malformed."""
     attributes = envelope.get("MessageAttributes")
-    value = attributes.get(name) if isinstance(attributes, dict) else None
+    if not isinstance(attributes, dict) or name not in attributes:
+        return None
+    value = attributes[name]
     found = value.get("Value") if isinstance(value, dict) else None
-    return found if isinstance(found, str) and found else None
+    if not isinstance(found, str) or not found:
+        raise InvalidMessage(f"message attribute {name!r} has no string value")
+    return found
+
+
+def _redrive_origin(
+    envelope: dict[str, Any], sns_published: datetime
+) -> tuple[str, datetime] | None:
+    """The original (message id, publish time) of a redriven notification, or None.
+
+    Anyone who may publish to the topic can set message attributes, so they are honoured only as
+    the redrive tool sets them: both together, and the original publish time not later than this
+    delivery's SNS ``Timestamp`` (set by SNS; a redrive always publishes after the original).
+    Otherwise a publisher could date a notification in the future and pin its sidecar forever.
+    """
+    original_id = _attribute(envelope, ORIGINAL_MESSAGE_ID_ATTR)
+    original_published = _attribute(envelope, ORIGINAL_PUBLISHED_ATTR)
+    if original_id is None and original_published is None:
+        return None
+    if original_id is None or original_published is None:
+        missing = ORIGINAL_MESSAGE_ID_ATTR if original_id is None else ORIGINAL_PUBLISHED_ATTR
+        raise InvalidMessage(
+            f"message attribute {missing!r} is missing: the redrive attributes "
+            f"{ORIGINAL_PUBLISHED_ATTR!r} and {ORIGINAL_MESSAGE_ID_ATTR!r} come together"
+        )
+    when = _published(original_published, f"message attribute {ORIGINAL_PUBLISHED_ATTR!r}")
+    if when > sns_published:
+        raise InvalidMessage(
+            f"message attribute {ORIGINAL_PUBLISHED_ATTR!r} ({original_published}) is later than "
+            f"the SNS Timestamp ({sns_published.isoformat()}): a redrive publishes after the "
+            "original, so it cannot be honoured"
+        )
+    return original_id, when
 
 
 def from_envelope(envelope: object, suffix: str) -> Notification:
     """An SNS envelope (a Lambda SNS record's ``Sns``, or an SQS body) -> Notification."""
     if not isinstance(envelope, dict):
         raise InvalidMessage("SNS envelope must be a JSON object")
-    message_id = _attribute(envelope, ORIGINAL_MESSAGE_ID_ATTR) or envelope.get("MessageId")
+    message_id = envelope.get("MessageId")
     if not isinstance(message_id, str) or not message_id:
         raise InvalidMessage("SNS envelope has no MessageId (raw message delivery must be off)")
     filename, results = parse_message(envelope.get("Message"), suffix)
     topic = envelope.get("TopicArn")
-    published = _attribute(envelope, ORIGINAL_PUBLISHED_ATTR) or envelope.get("Timestamp")
+    published = _published(envelope.get("Timestamp"))
+    origin = _redrive_origin(envelope, published)
+    if origin is not None:
+        message_id, published = origin
     return Notification(
-        filename,
-        results,
-        message_id,
-        topic if isinstance(topic, str) else None,
-        _published(published),
+        filename, results, message_id, topic if isinstance(topic, str) else None, published
     )
 
 

@@ -152,3 +152,67 @@ def test_a_redriven_notification_keeps_its_original_identity_and_time() -> None:
     note = from_envelope(redriven, SUFFIX)
     assert note.message_id == "first-id"
     assert note.published == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+def redriven(published: str, attributes: dict[str, object]) -> dict[str, object]:
+    return {
+        **envelope("f.txt", "new-id", published),
+        "MessageAttributes": {
+            name: value if isinstance(value, dict) else {"Type": "String", "Value": value}
+            for name, value in attributes.items()
+        },
+    }
+
+
+ORIGINAL_PUBLISHED = "nfs-sidecar.original-published"
+ORIGINAL_ID = "nfs-sidecar.original-message-id"
+
+
+@pytest.mark.parametrize(
+    ("attributes", "problem"),
+    [
+        # A publisher dating its notification in the future would pin the sidecar forever.
+        (
+            {ORIGINAL_PUBLISHED: "2999-01-01T00:00:00+00:00", ORIGINAL_ID: "x"},
+            "'nfs-sidecar.original-published' .* is later than the SNS Timestamp",
+        ),
+        (
+            {ORIGINAL_PUBLISHED: "2026-11-25T08:00:00.001Z", ORIGINAL_ID: "x"},
+            "is later than the SNS Timestamp",
+        ),
+        ({ORIGINAL_PUBLISHED: "2026-11-24T10:00:00Z"}, "'nfs-sidecar.original-message-id' is miss"),
+        ({ORIGINAL_ID: "first-id"}, "'nfs-sidecar.original-published' is missing"),
+        (
+            {ORIGINAL_PUBLISHED: "yesterday", ORIGINAL_ID: "x"},
+            "'nfs-sidecar.original-published' 'yesterday' is not ISO 8601",
+        ),
+        (
+            {ORIGINAL_PUBLISHED: "2026-11-24T10:00:00", ORIGINAL_ID: "x"},
+            "'nfs-sidecar.original-published' .* has no time zone",
+        ),
+        ({ORIGINAL_PUBLISHED: "", ORIGINAL_ID: "x"}, "'nfs-sidecar.original-published' has no"),
+        ({ORIGINAL_PUBLISHED: {"Type": "Number"}, ORIGINAL_ID: "x"}, "has no string value"),
+        ({ORIGINAL_PUBLISHED: "2026-11-24T10:00:00Z", ORIGINAL_ID: {"Value": 7}}, "no string"),
+    ],
+)
+def test_redrive_attributes_that_a_redrive_cannot_have_are_refused(
+    attributes: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(InvalidMessage, match=problem):
+        from_envelope(redriven("2026-11-25T08:00:00.000Z", attributes), SUFFIX)
+
+
+def test_a_redrive_published_in_the_same_millisecond_is_honoured() -> None:
+    note = from_envelope(
+        redriven(
+            "2026-11-25T08:00:00.000Z",
+            {ORIGINAL_PUBLISHED: "2026-11-25T08:00:00.000Z", ORIGINAL_ID: "first-id"},
+        ),
+        SUFFIX,
+    )
+    assert (note.message_id, note.published) == ("first-id", datetime(2026, 11, 25, 8, tzinfo=UTC))
+
+
+def test_unrelated_message_attributes_are_ignored() -> None:
+    note = from_envelope(redriven("2026-11-25T08:00:00.000Z", {"team": "genomics"}), SUFFIX)
+    assert note.message_id == "new-id"
