@@ -15,10 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import Config
-from .message import InvalidMessage, Notification, from_envelope, from_sqs_body
+from .message import Notification, from_envelope, from_sqs_body
 from .nfs3_xdr import BADHANDLE, STALE
 from .nfs_client import NfsClient
 from .nfs_errors import NfsConnectionError, NfsStatusError
+from .retry import Budget, retryable
 from .sidecar import Outcome, SidecarWriter
 
 MAX_LOCK_WAIT_S = 10.0
@@ -92,14 +93,14 @@ class Handler:
         note: Notification | None = None
         try:
             note = parse(raw, self.config.suffix)
-            outcome = self.process(note, self._lock_wait(context))
+            outcome = self.process(note, self._lock_wait(context), Budget.for_invocation(context))
         except Exception as exc:
             log(
                 level="ERROR",
                 outcome="failed",
                 error_type=type(exc).__name__,
                 error=str(exc),
-                retryable=not isinstance(exc, InvalidMessage),
+                retryable=retryable(exc),
                 **self._fields(note, started),
                 **log_fields,
             )
@@ -126,10 +127,14 @@ class Handler:
         remaining_ms = getattr(context, "get_remaining_time_in_millis", lambda: 30_000)()
         return max(0.5, min(MAX_LOCK_WAIT_S, remaining_ms / 1000 / 2))
 
-    def process(self, note: Notification, lock_wait_s: float = MAX_LOCK_WAIT_S) -> Outcome:
+    def process(
+        self, note: Notification, lock_wait_s: float = MAX_LOCK_WAIT_S, budget: Budget | None = None
+    ) -> Outcome:
         """Writes one sidecar; a broken connection or stale handle is retried once, afresh."""
+        budget = budget or Budget.for_invocation(None)
         for attempt in (1, 2):
-            writer = self.writer()
+            writer = self.writer(budget)
+            writer.client.deadline = budget.deadline
             for error in writer.client.take_unwaited_errors():
                 log(level="WARNING", outcome="cleanup_failed", error=str(error))
             try:
@@ -144,7 +149,7 @@ class Handler:
                 writer.folders.forget("")
         raise AssertionError("unreachable")
 
-    def writer(self) -> SidecarWriter:
+    def writer(self, budget: Budget | None = None) -> SidecarWriter:
         if self._writer is None:
             c = self.config
             client = NfsClient(
@@ -155,6 +160,7 @@ class Handler:
                 uid=c.uid,
                 gid=c.gid,
                 timeout_ms=c.timeout_ms,
+                deadline=budget.deadline if budget else None,
             )
             self._writer = SidecarWriter(client, c.suffix, c.lock_stale_seconds)
         return self._writer

@@ -118,9 +118,11 @@ class NfsClient(RpcEngine):
         uid: int | None = None,
         gid: int | None = None,
         timeout_ms: int = 5000,
+        deadline: float | None = None,
     ) -> None:
         super().__init__(load_libnfs(), server, timeout_ms)
         self.export = export
+        self.deadline = deadline  # the mount too ends by then
         self._ctx = self.lib.nfs_init_context()
         if not self._ctx:
             raise NfsError("nfs_init_context failed (out of memory?)")
@@ -136,7 +138,10 @@ class NfsClient(RpcEngine):
         self, nfs_port: int | None, mount_port: int | None, uid: int | None, gid: int | None
     ) -> None:
         lib, ctx = self.lib, self._ctx
-        lib.nfs_set_timeout(ctx, self.timeout_ms)  # bounds every synchronous call below
+        timeout_ms = self.timeout_ms
+        if self.deadline is not None:
+            timeout_ms = max(1, min(timeout_ms, int((self.deadline - time.monotonic()) * 1000)))
+        lib.nfs_set_timeout(ctx, timeout_ms)  # bounds every synchronous call below
         # A broken connection or a timeout is the caller's to handle: libnfs must neither
         # reconnect nor resend behind our back (its defaults emulate a "hard" mount).
         lib.nfs_set_autoreconnect(ctx, 0)
@@ -157,7 +162,7 @@ class NfsClient(RpcEngine):
         try:
             started = time.monotonic()
             if lib.nfs_mount(ctx, parsed.contents.server, parsed.contents.path) != 0:
-                raise MountError(self._mount_failure(time.monotonic() - started))
+                raise MountError(self._mount_failure(time.monotonic() - started, timeout_ms))
         finally:
             lib.nfs_destroy_url(parsed)
         root = c_void_p()
@@ -171,11 +176,11 @@ class NfsClient(RpcEngine):
         self.readmax = int(lib.nfs_get_readmax(ctx)) or 65536
         self._rpc = lib.nfs_get_rpc_context(ctx)
 
-    def _mount_failure(self, elapsed: float) -> str:
+    def _mount_failure(self, elapsed: float, timeout_ms: int) -> str:
         error = self._error()
         where = f"{self.server}:{self.export}"
-        if "timed out" in error or elapsed * 1000 >= self.timeout_ms * 0.9:
-            return f"mount {where}: no answer within {self.timeout_ms} ms ({error})"
+        if "timed out" in error or elapsed * 1000 >= timeout_ms * 0.9:
+            return f"mount {where}: no answer within {timeout_ms} ms ({error})"
         if not error and os.geteuid() != 0:
             # Rejected without a MOUNT status or a transport error (libnfs gives no text): what
             # a server does to a client on a non-privileged source port when it only admits

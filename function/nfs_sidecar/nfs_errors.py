@@ -2,7 +2,38 @@
 
 from __future__ import annotations
 
-from .nfs3_xdr import NFS3_STATUS
+from .nfs3_xdr import (
+    ACCES,
+    DQUOT,
+    IO,
+    JUKEBOX,
+    NFS3_STATUS,
+    NOSPC,
+    NOTSUPP,
+    PERM,
+    ROFS,
+    SERVERFAULT,
+    STALE,
+)
+
+# What a status means for the operator, and whether trying the notification again can help
+# without anyone changing anything (the ``retryable`` field of the log line).
+STATUS_MEANING: dict[int, tuple[str, bool]] = {
+    NOSPC: ("the export is out of space; a retry helps once space is freed", True),
+    DQUOT: ("the function's identity is over its quota; a retry helps once it is raised", True),
+    ROFS: ("the export is read-only; a retry cannot help until it is writable", False),
+    IO: ("the server reported an I/O error; a retry may help if it was passing", True),
+    ACCES: (
+        "permission denied to the function's identity (NFS_UID/NFS_GID); a retry cannot help "
+        "until the folder's permissions or the export's squash setting change",
+        False,
+    ),
+    PERM: ("operation not permitted; a retry cannot help", False),
+    JUKEBOX: ("the server is busy (recalling data or starting); still busy after retries", True),
+    SERVERFAULT: ("the server failed internally; a retry may help", True),
+    STALE: ("a file handle went stale (the file or folder was replaced); retried afresh", True),
+    NOTSUPP: ("the server does not support this operation", False),
+}
 
 
 class NfsError(Exception):
@@ -32,4 +63,5 @@ class NfsStatusError(NfsError):
         self.operation = operation
         self.status = status
         self.status_name = NFS3_STATUS.get(status, f"NFS3ERR_{status}")
-        super().__init__(f"{operation}: {self.status_name}")
+        meaning, self.retryable = STATUS_MEANING.get(status, ("", True))
+        super().__init__(f"{operation}: {self.status_name}" + (f" ({meaning})" if meaning else ""))

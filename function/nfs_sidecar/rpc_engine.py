@@ -9,6 +9,10 @@ The engine keeps each call's arguments (file handles, names, WRITE data, the REA
 until its reply: libnfs 7 sends WRITE data and receives READ data in place, without copying. After
 a transport error or a timeout the engine is ``broken``: its owner must destroy the context (which
 cancels what is still queued) and connect again.
+
+A call the server answers with a transient status (NFS3ERR_JUKEBOX: "not now") is sent again,
+with a new transaction id, after a backoff, while the ``deadline`` (the invocation's time budget)
+allows; no wait ever runs past that deadline.
 """
 
 from __future__ import annotations
@@ -27,18 +31,30 @@ from .libnfs import (
 )
 from .nfs3_xdr import NFS3_OK, Status
 from .nfs_errors import NfsConnectionError, NfsError, NfsStatusError, NfsTimeout
+from .retry import TRANSIENT_STATUSES, backoff
 
 # Wake at least this often so libnfs can expire its own per-call timeouts.
 POLL_SLICE_S = 0.1
+# Resends of a transient status when no deadline is set (a client used outside the handler).
+MAX_RESENDS_WITHOUT_DEADLINE = 5
 
 
 class Pending:
     """One RPC in flight; ``result()`` returns its value or raises its error."""
 
-    __slots__ = ("_keep", "done", "error", "parse", "value", "what")
+    __slots__ = ("_keep", "args", "done", "error", "leading", "parse", "task", "value", "what")
 
-    def __init__(self, what: str, parse: Callable[[int], object], keep: object) -> None:
-        self.what, self.parse, self._keep = what, parse, keep
+    def __init__(
+        self,
+        what: str,
+        task: str,
+        args: ctypes.Structure,
+        leading: tuple[object, ...],
+        parse: Callable[[int], object],
+        keep: object,
+    ) -> None:
+        self.what, self.task, self.args, self.leading = what, task, args, leading
+        self.parse, self._keep = parse, keep
         self.done = False
         self.value: object = None
         self.error: NfsError | None = None
@@ -57,6 +73,9 @@ class RpcEngine:
     def __init__(self, lib: ctypes.CDLL, server: str, timeout_ms: int) -> None:
         self.lib, self.server, self.timeout_ms = lib, server, timeout_ms
         self.broken: str | None = None
+        # monotonic time by which every wait ends (the invocation's budget); None: only timeout_ms
+        self.deadline: float | None = None
+        self.resends = 0  # calls sent again after a transient status
         self.rpc_count = 0
         self._rpc: int | None = None  # set by the owner once connected
         self._pending: dict[int, Pending] = {}
@@ -99,27 +118,52 @@ class RpcEngine:
         """Queues ``task(rpc, cb, *leading, &args, token)``; ``keep`` lives until the reply."""
         if self.broken:
             raise NfsConnectionError(f"{what}: connection unusable ({self.broken})")
-        pending = Pending(what, parse, (args, keep))
+        pending = Pending(what, task, args, leading, parse, keep)
+        self._queue(pending)
+        return pending
+
+    def _queue(self, pending: Pending) -> None:
         token = next(self._tokens)
         self._pending[token] = pending
-        queue = getattr(self.lib, task)
-        pdu = queue(self._rpc, self._callback, *leading, ctypes.byref(args), token)
+        queue = getattr(self.lib, pending.task)
+        pdu = queue(self._rpc, self._callback, *pending.leading, ctypes.byref(pending.args), token)
         if not pdu:
             del self._pending[token]
             self.broken = self._rpc_error()
-            raise NfsConnectionError(f"{what}: cannot queue: {self.broken}")
+            raise NfsConnectionError(f"{pending.what}: cannot queue: {self.broken}")
         self.rpc_count += 1
-        return pending
 
     def wait(self, *calls: Pending) -> None:
-        """Services the connection until every call has its reply; bounded by the timeout."""
-        self._service_until(
-            lambda: all(call.done for call in calls),
-            lambda: ", ".join(c.what for c in calls if not c.done),
-        )
-        for call in calls:
-            if isinstance(call.error, NfsConnectionError):
-                self.broken = str(call.error)
+        """Services the connection until every call has its final reply; bounded by the timeout
+        and the deadline. Calls answered with a transient status are sent again meanwhile."""
+        attempt = 0
+        while True:
+            self._service_until(
+                lambda: all(call.done for call in calls),
+                lambda: ", ".join(c.what for c in calls if not c.done),
+            )
+            for call in calls:
+                if isinstance(call.error, NfsConnectionError):
+                    self.broken = str(call.error)
+            busy = [call for call in calls if _transient(call.error)]
+            if not busy:
+                return
+            delay = backoff(attempt)
+            if not self._may_resend(attempt, delay):
+                return  # each keeps its status error
+            time.sleep(delay)
+            attempt += 1
+            for call in busy:
+                call.done, call.error = False, None
+                self._queue(call)
+                self.resends += 1
+
+    def _may_resend(self, attempt: int, delay: float) -> bool:
+        if self.deadline is None:
+            return attempt < MAX_RESENDS_WITHOUT_DEADLINE
+        # Leave the resent call time for its reply (a round trip, not a whole timeout).
+        needed = delay + min(self.timeout_ms / 1000, 1.0)
+        return self.deadline - time.monotonic() >= needed
 
     def call(self, pending: Pending) -> object:
         self.wait(pending)
@@ -144,6 +188,9 @@ class RpcEngine:
 
     def _service_until(self, finished: Callable[[], bool], waiting: Callable[[], str]) -> None:
         deadline = time.monotonic() + self.timeout_ms / 1000
+        budget_ends_first = self.deadline is not None and self.deadline < deadline
+        if budget_ends_first:
+            deadline = self.deadline  # type: ignore[assignment]
         # Send what is queued at once, without a poll first. Servicing with no events still
         # lets libnfs run its scan for calls past their own timeout.
         revents = self.lib.rpc_which_events(self._rpc) & select.POLLOUT
@@ -155,7 +202,11 @@ class RpcEngine:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self.broken = f"no reply within {self.timeout_ms} ms"
+                self.broken = (
+                    "no reply before the invocation's time budget ran out"
+                    if budget_ends_first
+                    else f"no reply within {self.timeout_ms} ms"
+                )
                 raise NfsTimeout(f"{waiting()}: {self.broken} from {self.server}")
             fd = self.lib.rpc_get_fd(self._rpc)
             if fd < 0:
@@ -174,3 +225,7 @@ class RpcEngine:
         self.broken = self.broken or "closed"
         self._pending.clear()
         self._unwaited.clear()
+
+
+def _transient(error: NfsError | None) -> bool:
+    return isinstance(error, NfsStatusError) and error.status in TRANSIENT_STATUSES

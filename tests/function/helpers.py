@@ -137,3 +137,19 @@ def run_unprivileged(config: Config, event: dict[str, Any], timeout: float = 30)
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+class FakeContext:
+    """Lambda's context, as far as the handler uses it: the time left before the timeout."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ends = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.ends - time.monotonic()) * 1000))
+
+
+def slack(seconds: float) -> float:
+    """A bound for a wall-clock wait on a loaded 2-core machine: the expected time, plus half of
+    it, plus a second; loose enough for scheduling noise, tight enough to catch a hang."""
+    return seconds * 1.5 + 1.0

@@ -1,0 +1,61 @@
+"""When to try again, and for how long: one time budget per invocation, backoff with jitter.
+
+A notification is worth retrying inside the invocation when the server said "later"
+(NFS3ERR_JUKEBOX: RFC 1813 asks the client to wait and resend with a new transaction id) or the
+connection failed (refused, reset, timed out: a server restarting or failing over). Every wait and
+every network step ends at the budget's deadline, which lies a margin before Lambda's own timeout,
+so a notification that cannot be written fails with its reason instead of being killed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from .message import InvalidMessage
+from .nfs3_xdr import JUKEBOX
+
+# Statuses that mean "the server could not do it now": the same call is sent again.
+TRANSIENT_STATUSES = frozenset({JUKEBOX})
+FIRST_DELAY_S = 0.05
+MAX_DELAY_S = 1.0
+# Without a Lambda context (tests, the bench): what a 30 s function would have.
+DEFAULT_REMAINING_S = 30.0
+# Kept back from Lambda's timeout to log the failure and return it: a tenth, 0.2-3 s.
+MIN_MARGIN_S, MAX_MARGIN_S = 0.2, 3.0
+
+
+class Budget:
+    """The time an invocation may still spend on the NFS server."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + max(0.0, seconds)
+
+    @classmethod
+    def for_invocation(cls, context: Any) -> Budget:
+        """From Lambda's ``context.get_remaining_time_in_millis()``, less the margin."""
+        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+        remaining = remaining_ms() / 1000 if callable(remaining_ms) else DEFAULT_REMAINING_S
+        margin = min(MAX_MARGIN_S, max(MIN_MARGIN_S, remaining / 10))
+        return cls(remaining - margin)
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def allows(self, delay_s: float, then_at_least_s: float) -> bool:
+        """Whether waiting ``delay_s`` still leaves ``then_at_least_s`` for the next attempt."""
+        return self.remaining() >= delay_s + then_at_least_s
+
+
+def backoff(attempt: int) -> float:
+    """The wait before retry number ``attempt`` (0-based): doubling, capped, jittered so that
+    writers failed by the same event do not come back in lockstep."""
+    return min(MAX_DELAY_S, FIRST_DELAY_S * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+def retryable(error: BaseException) -> bool:
+    """Whether the notification may succeed when tried again unchanged (the log's ``retryable``)."""
+    if isinstance(error, InvalidMessage):
+        return False  # fix the publisher, then redrive
+    return bool(getattr(error, "retryable", True))

@@ -1,0 +1,254 @@
+"""An ONC-RPC-aware TCP proxy between an NFS client and a real server, injecting faults.
+
+It forwards the NFS and MOUNT ports of a server. Each call the client sends is read whole (record
+marks), named by program and procedure (``NFS.LINK``, ``MOUNT.MNT``) and counted; a ``Fault``
+armed for that procedure and occurrence then acts on it instead of plain forwarding:
+
+- ``status``: answer the call itself with an ``NFS3ERR_*`` status (the server never sees it);
+- ``delay``: forward it after ``delay_s``;
+- ``stall``: never forward nor answer it (a server that stopped answering);
+- ``drop_before``: close the connection instead of forwarding it;
+- ``drop_after``: forward it, let the server do it, and close the connection instead of
+  passing the reply on (the client cannot know whether it was done);
+- ``hook``: call ``hook()`` (e.g. SIGSTOP the server), then forward it.
+
+Standard library only (the function tests run under every Lambda Python with just pytest).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tests.bench.rpc_counter import call_name
+
+ACTIONS = ("status", "delay", "stall", "drop_before", "drop_after", "hook")
+
+# A failed NFSv3 reply is the status and then the *3resfail arm: post_op_attr (one word when no
+# attributes follow) and wcc_data (two words) - this many zero words per procedure.
+RESFAIL_WORDS = {
+    "GETATTR": 0,
+    "SETATTR": 2,
+    "LOOKUP": 1,
+    "ACCESS": 1,
+    "READ": 1,
+    "WRITE": 2,
+    "CREATE": 2,
+    "MKDIR": 2,
+    "REMOVE": 2,
+    "RMDIR": 2,
+    "RENAME": 4,
+    "LINK": 3,
+    "READDIR": 1,
+    "READDIRPLUS": 1,
+    "FSSTAT": 1,
+    "FSINFO": 1,
+    "PATHCONF": 1,
+    "COMMIT": 2,
+}
+
+
+@dataclass
+class Fault:
+    procedure: str  # "NFS.LINK", "MOUNT.MNT", ...
+    action: str
+    occurrence: int = 1  # the first call it hits, counted from 1 since the proxy was armed
+    times: int | None = 1  # how many calls in a row; None: every one from then on
+    status: int = 0  # for "status"
+    delay_s: float = 0.0  # for "delay"
+    hook: Callable[[], None] | None = None  # for "hook"
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"unknown action {self.action!r}")
+
+    def hits(self, count: int) -> bool:
+        return count >= self.occurrence and (
+            self.times is None or count < self.occurrence + self.times
+        )
+
+
+def _read_record(sock: socket.socket, pending: bytearray) -> tuple[bytes, bytes] | None:
+    """One whole record: (its bytes as received, with marks; its payload); None at EOF."""
+    raw, payload = bytearray(), bytearray()
+    while True:
+        while len(pending) < 4:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None
+            pending += chunk
+        mark = struct.unpack(">I", pending[:4])[0]
+        length, last = mark & 0x7FFFFFFF, bool(mark & 0x80000000)
+        while len(pending) < 4 + length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None
+            pending += chunk
+        raw += pending[: 4 + length]
+        payload += pending[4 : 4 + length]
+        del pending[: 4 + length]
+        if last:
+            return bytes(raw), bytes(payload)
+
+
+def status_reply(xid: int, procedure: str, status: int) -> bytes:
+    """An accepted RPC reply carrying a failed NFSv3 (or MOUNT) result."""
+    words = RESFAIL_WORDS.get(procedure.split(".", 1)[1], 0) if procedure.startswith("NFS.") else 0
+    # xid, REPLY, MSG_ACCEPTED, verifier AUTH_NONE (flavor, length), SUCCESS, status, resfail
+    body = struct.pack(f">7I{words}I", xid, 1, 0, 0, 0, 0, status, *([0] * words))
+    return struct.pack(">I", 0x80000000 | len(body)) + body
+
+
+class _Link:
+    """One client connection and its connection to the server."""
+
+    def __init__(self, proxy: FaultProxy, client: socket.socket, server: socket.socket) -> None:
+        self.proxy, self.client, self.server = proxy, client, server
+        self.send_lock = threading.Lock()
+        self.drop_on_reply: set[int] = set()
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        for s in (self.client, self.server):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                s.close()
+
+    def to_client(self, data: bytes) -> None:
+        with self.send_lock:
+            self.client.sendall(data)
+
+    def calls(self) -> None:
+        pending = bytearray()
+        try:
+            while (record := _read_record(self.client, pending)) is not None:
+                raw, payload = record
+                if len(payload) < 24:
+                    self.server.sendall(raw)
+                    continue
+                xid, mtype, _rpcvers, prog, _vers, proc = struct.unpack(">6I", payload[:24])
+                if mtype != 0:
+                    self.server.sendall(raw)
+                    continue
+                name = call_name(prog, proc)
+                fault = self.proxy._next_fault(name)
+                if fault is None:
+                    self.server.sendall(raw)
+                elif fault.action == "status":
+                    self.to_client(status_reply(xid, name, fault.status))
+                elif fault.action == "delay":
+                    time.sleep(fault.delay_s)
+                    self.server.sendall(raw)
+                elif fault.action == "stall":
+                    pass  # swallowed: no reply will ever come
+                elif fault.action == "drop_before":
+                    return
+                elif fault.action == "drop_after":
+                    self.drop_on_reply.add(xid)
+                    self.server.sendall(raw)
+                elif fault.action == "hook":
+                    assert fault.hook is not None
+                    fault.hook()
+                    self.server.sendall(raw)
+        except OSError:
+            pass
+        finally:
+            self.close()
+
+    def replies(self) -> None:
+        pending = bytearray()
+        try:
+            while (record := _read_record(self.server, pending)) is not None:
+                raw, payload = record
+                xid = struct.unpack(">I", payload[:4])[0] if len(payload) >= 4 else None
+                if xid in self.drop_on_reply:
+                    return  # done by the server, and the client never learns it
+                self.to_client(raw)
+        except OSError:
+            pass
+        finally:
+            self.close()
+
+
+class FaultProxy:
+    """Listens on free loopback ports standing in for a server's NFS and MOUNT ports."""
+
+    def __init__(self, host: str, nfs_port: int, mount_port: int) -> None:
+        self.host = host
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.applied: list[tuple[str, int, str]] = []  # (procedure, occurrence, action)
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._links: list[_Link] = []
+        self._listeners: list[socket.socket] = []
+        self.nfs_port = self._listen(nfs_port)
+        self.mount_port = self._listen(mount_port)
+
+    def _listen(self, target: int) -> int:
+        listener = socket.create_server((self.host, 0))
+        self._listeners.append(listener)
+        threading.Thread(target=self._accept, args=(listener, target), daemon=True).start()
+        return listener.getsockname()[1]
+
+    def _accept(self, listener: socket.socket, target: int) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection((self.host, target), timeout=5)
+                server.settimeout(None)
+            except OSError:
+                client.close()  # the server is down: so is the proxy, for this client
+                continue
+            link = _Link(self, client, server)
+            with self._lock:
+                self._links = [lk for lk in self._links if not lk.closed] + [link]
+            threading.Thread(target=link.calls, daemon=True).start()
+            threading.Thread(target=link.replies, daemon=True).start()
+
+    def arm(self, *faults: Fault) -> None:
+        """Replaces the faults and starts counting calls afresh."""
+        with self._lock:
+            self._faults = list(faults)
+            self.counts.clear()
+            self.applied.clear()
+
+    def disarm(self) -> None:
+        self.arm()
+
+    def _next_fault(self, procedure: str) -> Fault | None:
+        with self._lock:
+            self.counts[procedure] += 1
+            count = self.counts[procedure]
+            for fault in self._faults:
+                if fault.procedure == procedure and fault.hits(count):
+                    self.applied.append((procedure, count, fault.action))
+                    return fault
+        return None
+
+    def drop_connections(self) -> None:
+        with self._lock:
+            links, self._links = self._links, []
+        for link in links:
+            link.close()
+
+    def close(self) -> None:
+        for listener in self._listeners:
+            listener.close()
+        self.drop_connections()
+
+    def __enter__(self) -> FaultProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,109 @@
+"""Statuses the server answers with, injected by the fault proxy: transient ones are retried
+within the invocation, the others fail with their cause named and leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nfs_sidecar.handler import Handler
+from nfs_sidecar.nfs3_xdr import ACCES, DQUOT, IO, JUKEBOX, NOSPC, ROFS
+from nfs_sidecar.nfs_errors import NfsStatusError
+from tests.fault_proxy import Fault, FaultProxy
+from tests.function.helpers import FakeContext, handler_for, leftovers, slack, sns_event
+from tests.nfs_server import NfsServer
+
+
+@pytest.fixture(scope="module")
+def proxy(nfs_server: NfsServer) -> Iterator[FaultProxy]:
+    with FaultProxy(nfs_server.host, nfs_server.nfs_port, nfs_server.mount_port) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def folder(nfs_server: NfsServer, request: pytest.FixtureRequest) -> Path:
+    path = nfs_server.open.local / re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:120]
+    path.mkdir()
+    (path / "f.bin").write_bytes(b"data")
+    return path
+
+
+@pytest.fixture
+def handler(nfs_server: NfsServer, proxy: FaultProxy) -> Iterator[Handler]:
+    proxy.disarm()
+    handler = handler_for(
+        nfs_server, nfs_port=proxy.nfs_port, mount_port=proxy.mount_port, timeout_ms=1000
+    )
+    yield handler
+    handler.disconnect()
+    proxy.disarm()
+
+
+def results(folder: Path) -> object:
+    return json.loads((folder / "f-sidecar.json").read_text())["results"]
+
+
+def test_jukebox_is_retried_until_the_server_can(
+    folder: Path, handler: Handler, proxy: FaultProxy
+) -> None:
+    proxy.arm(Fault("NFS.WRITE", "status", times=3, status=JUKEBOX))
+    handler(sns_event(f"{folder.name}/f.bin", results="after jukebox"), FakeContext(10))
+    assert results(folder) == "after jukebox"
+    assert [a for a in proxy.applied if a[0] == "NFS.WRITE"] == [
+        ("NFS.WRITE", n, "status") for n in (1, 2, 3)
+    ]
+    assert handler._writer.client.resends == 3  # type: ignore[union-attr]
+    assert leftovers(folder) == []
+
+
+def test_jukebox_that_never_ends_fails_within_the_budget(
+    folder: Path, handler: Handler, proxy: FaultProxy
+) -> None:
+    proxy.arm(Fault("NFS.CREATE", "status", times=None, status=JUKEBOX))
+    started = time.monotonic()
+    with pytest.raises(NfsStatusError, match=r"NFS3ERR_JUKEBOX .*still busy after retries"):
+        handler(sns_event(f"{folder.name}/f.bin"), FakeContext(3))
+    assert time.monotonic() - started < slack(3)
+    assert proxy.counts["NFS.CREATE"] > 3  # it did try again, more than once
+    assert not (folder / "f-sidecar.json").exists()
+    assert leftovers(folder) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "cause", "retryable"),
+    [
+        (NOSPC, "NFS3ERR_NOSPC .*out of space; a retry helps once space is freed", True),
+        (DQUOT, "NFS3ERR_DQUOT .*over its quota", True),
+        (ROFS, "NFS3ERR_ROFS .*read-only; a retry cannot help", False),
+        (IO, "NFS3ERR_IO .*I/O error", True),
+        (ACCES, "NFS3ERR_ACCES .*permission denied .*NFS_UID/NFS_GID", False),
+    ],
+)
+@pytest.mark.parametrize("step", ["NFS.WRITE", "NFS.RENAME"])
+def test_a_failing_replacement_names_the_cause_and_leaves_the_old_sidecar(
+    folder: Path,
+    handler: Handler,
+    proxy: FaultProxy,
+    capsys: pytest.CaptureFixture[str],
+    status: int,
+    cause: str,
+    retryable: bool,
+    step: str,
+) -> None:
+    name = f"{folder.name}/f.bin"
+    handler(sns_event(name, "m-1", "2026-11-24T10:00:00.000Z", results="first"), FakeContext(5))
+    proxy.arm(Fault(step, "status", status=status))
+    with pytest.raises(NfsStatusError, match=cause):
+        handler(sns_event(name, "m-2", "2026-11-24T11:00:00.000Z", results="2nd"), FakeContext(5))
+    assert results(folder) == "first"  # intact
+    assert leftovers(folder) == []  # the temp file (and the lock) removed
+    failed = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (failed["outcome"], failed["retryable"]) == ("failed", retryable)
+    proxy.disarm()
+    handler(sns_event(name, "m-2", "2026-11-24T11:00:00.000Z", results="2nd"), FakeContext(5))
+    assert results(folder) == "2nd"
