@@ -109,6 +109,7 @@ class Handler:
             level="INFO",
             outcome="written" if outcome.written else "skipped_older",
             sidecar=outcome.sidecar,
+            via=outcome.via,  # "link", "lock+rename", or None when a newer one was kept
             **self._fields(note, started),
             **log_fields,
         )

@@ -11,7 +11,16 @@ For ``dir/name.ext`` with sidecar ``dir/name-sidecar.json``, holding a handle fo
    - a sidecar exists: take the sidecar's lock (CREATE, guarded, of ``.name-sidecar.json.lock``),
      READ the current sidecar to learn which notification it was written for, and RENAME the
      temp file over it - unless it is for a newer notification, which is kept;
+   - the server has no hard links (LINK answers NFS3ERR_NOTSUPP, as S3 File Gateway, Azure Blob
+     NFS 3.0 and IBM COS NFS do, or NFS3ERR_PERM, Linux's answer for a file system without
+     them): every sidecar takes the lock path, where RENAME also creates a missing sidecar. The
+     writer remembers it for the mount and sends no more LINKs;
 4. REMOVE the temp name (and the lock).
+
+NFS calls per sidecar: a new one 5 (LOOKUP + CREATE, WRITE, LINK, REMOVE), a replacement 9
+(LOOKUP + CREATE, WRITE, LINK, CREATE lock, LOOKUP, READ, RENAME, REMOVE). Without hard links:
+a new one 7 (LOOKUP + CREATE, WRITE, CREATE lock, LOOKUP, RENAME, REMOVE), a replacement 8 (and
+the first sidecar of a mount one more, the LINK that finds out).
 
 Readers see no sidecar, the old one or the new one: never a partial one. An older notification
 never replaces a sidecar written for a newer one, also when both are processed at once. A lock
@@ -31,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .message import Notification, sidecar_location
-from .nfs3_xdr import EXIST, NOENT
+from .nfs3_xdr import EXIST, NOENT, NOTSUPP, PERM
 from .nfs_client import Entry, NfsClient
 from .nfs_errors import NfsError, NfsStatusError
 from .rpc_engine import Pending
@@ -39,6 +48,11 @@ from .rpc_engine import Pending
 FORMAT_VERSION = 1
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # far above what a 256 KiB message produces
 MAX_CACHED_FOLDERS = 4096
+# LINK's answers that mean "no hard links on this server". PERM: link(2) gives EPERM on a file
+# system without hard links; the other causes (a folder, a file owned by another user under
+# protected_hardlinks) cannot apply to the regular temp file this writer just created.
+NO_HARD_LINKS = frozenset({NOTSUPP, PERM})
+VIA_LINK, VIA_RENAME = "link", "lock+rename"
 
 
 class FileNotFoundOnExport(Exception):
@@ -57,6 +71,7 @@ class SidecarBusy(Exception):
 class Outcome:
     sidecar: str
     written: bool  # False: a sidecar for a newer notification was already there
+    via: str | None = None  # how it was published: VIA_LINK or VIA_RENAME
 
 
 def iso_utc(ns: int) -> str:
@@ -137,23 +152,24 @@ class SidecarWriter:
         self.folders = FolderCache(client)
         self.suffix = suffix
         self.lock_stale_ns = lock_stale_seconds * 1_000_000_000
+        self.hard_links = True  # until the server says otherwise, for this mount
 
     def write(self, note: Notification, lock_wait_s: float) -> Outcome:
         folder, name, sidecar_name = sidecar_location(note.filename, self.suffix)
         was_cached = folder in self.folders
         try:
-            written = self._write(note, folder, name, sidecar_name, lock_wait_s)
+            via = self._write(note, folder, name, sidecar_name, lock_wait_s)
         except FileNotFoundOnExport:
             if not was_cached:
                 raise
             # The cached folder may have been replaced since: look it up afresh once.
             self.folders.forget(folder)
-            written = self._write(note, folder, name, sidecar_name, lock_wait_s)
-        return Outcome(posixpath.join(folder, sidecar_name), written)
+            via = self._write(note, folder, name, sidecar_name, lock_wait_s)
+        return Outcome(posixpath.join(folder, sidecar_name), via is not None, via)
 
     def _write(
         self, note: Notification, folder: str, name: str, sidecar_name: str, lock_wait_s: float
-    ) -> bool:
+    ) -> str | None:
         client = self.client
         dir_fh = self.folders.resolve(folder)
         tmp_name = f".{sidecar_name}.{secrets.token_hex(4)}.tmp"
@@ -164,21 +180,19 @@ class SidecarWriter:
             target = self._target(file_call, note.filename)
             tmp: Entry = tmp_call.result()  # type: ignore[assignment]
             client.write_all(tmp.fh, render(note, target))
-            written = self._publish(
-                note, dir_fh, tmp, tmp_name, sidecar_name, leftovers, lock_wait_s
-            )
+            via = self._publish(note, dir_fh, tmp, tmp_name, sidecar_name, leftovers, lock_wait_s)
         except BaseException:
             if not client.broken:
                 with contextlib.suppress(NfsError):  # keep the original error
                     self._remove(dir_fh, leftovers)
             raise
-        if written and tmp_name in leftovers:
+        if via == VIA_LINK and tmp_name in leftovers:
             # Published by LINK: the temp name is now just a second name of the sidecar. Its
             # removal changes nothing for this notification: don't wait a round trip for it.
             leftovers.remove(tmp_name)
             client.send_without_waiting(client.remove(dir_fh, tmp_name))
         self._remove(dir_fh, leftovers)
-        return written
+        return via
 
     def _publish(
         self,
@@ -189,27 +203,36 @@ class SidecarWriter:
         sidecar_name: str,
         leftovers: list[str],
         lock_wait_s: float,
-    ) -> bool:
-        """Step 3: the temp file becomes the sidecar, or is dropped for a newer one."""
+    ) -> str | None:
+        """Step 3: the temp file becomes the sidecar (-> how), or is dropped for a newer one."""
         if self._link(tmp, dir_fh, sidecar_name):
-            return True
+            return VIA_LINK
         lock_name = f".{sidecar_name}.lock"
         self._lock(dir_fh, lock_name, lock_wait_s)
         leftovers.append(lock_name)
-        while (current := self._read(dir_fh, sidecar_name)) is None:
+        # Under the lock no other writer renames; a LINK may still create the sidecar meanwhile.
+        while (current := self._read(dir_fh, sidecar_name)) is not None or self.hard_links:
+            if current is not None:
+                newest = order_key_of(current)
+                if newest is not None and newest > note.order_key:
+                    return None
+                break
             if self._link(tmp, dir_fh, sidecar_name):  # removed meanwhile: create it afresh
-                return True
-        newest = order_key_of(current)
-        if newest is not None and newest > note.order_key:
-            return False
+                return VIA_LINK
         self.client.call(self.client.rename(dir_fh, tmp_name, dir_fh, sidecar_name))
         leftovers.remove(tmp_name)
-        return True
+        return VIA_RENAME
 
     def _link(self, tmp: Entry, dir_fh: bytes, sidecar_name: str) -> bool:
+        """LINK the temp file as the sidecar: False if it exists or the server has no links."""
+        if not self.hard_links:
+            return False
         try:
             self.client.call(self.client.link(tmp.fh, dir_fh, sidecar_name))
         except NfsStatusError as exc:
+            if exc.status in NO_HARD_LINKS:
+                self.hard_links = False
+                return False
             if exc.status == EXIST:
                 return False
             raise

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,72 @@ def slack(seconds: float) -> float:
     """A bound for a wall-clock wait on a loaded 2-core machine: the expected time, plus half of
     it, plus a second; loose enough for scheduling noise, tight enough to catch a hang."""
     return seconds * 1.5 + 1.0
+
+
+def race_writers(
+    folder: Path, handlers: list[Handler], per_writer: int, file: str = "hot.bin"
+) -> int:
+    """Writers (each with its own mount) race on one sidecar, notifications in shuffled order,
+    while a reader polls the sidecar: every read must be complete JSON, never older than a read
+    before it, and once there it never disappears. The newest wins and nothing is left behind.
+    Returns the number of reads."""
+    (folder / file).write_bytes(b"hot")
+    sidecar = folder / (file.rsplit(".", 1)[0] + "-sidecar.json")
+    writers, total = len(handlers), len(handlers) * per_writer
+    assert writers % 7, "the shuffle below needs a writer count prime to 7"
+    errors: list[BaseException] = []
+    problems: list[str] = []
+    reads = 0
+    start = threading.Barrier(writers + 1)
+    writing = threading.Event()
+    writing.set()
+
+    def write(w: int) -> None:
+        start.wait()
+        for i in range(per_writer):
+            seq = (i * writers + w * 7) % total  # a permutation of 0..total-1, interleaved
+            published = f"2026-11-24T10:00:{seq // 1000:02d}.{seq % 1000:03d}Z"
+            event = sns_event(f"{folder.name}/{file}", f"m-{seq:03d}", published, results=seq)
+            try:
+                handlers[w](event, FakeContext(60))
+            except BaseException as exc:
+                errors.append(exc)
+
+    def read() -> None:
+        nonlocal reads
+        newest = -1
+        start.wait()
+        while writing.is_set():
+            try:
+                raw = sidecar.read_bytes()
+            except FileNotFoundError:
+                if newest >= 0:
+                    problems.append("the sidecar disappeared")
+                continue
+            reads += 1
+            try:
+                seq = json.loads(raw)["results"]
+            except (ValueError, KeyError) as exc:
+                problems.append(f"partial or damaged sidecar ({exc!r}): {raw[:80]!r}")
+                continue
+            if seq < newest:
+                problems.append(f"went back from {newest} to {seq}")
+            newest = max(newest, seq)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    reader = threading.Thread(target=read)
+    for t in [*threads, reader]:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    writing.clear()
+    reader.join(timeout=30)
+    for h in handlers:
+        h.disconnect()
+    assert not any(t.is_alive() for t in [*threads, reader]), "a writer or the reader hangs"
+    assert errors == []
+    assert problems == []
+    assert reads > 0
+    assert json.loads(sidecar.read_text())["results"] == total - 1
+    assert leftovers(folder) == []
+    return reads

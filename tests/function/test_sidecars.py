@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from nfs_sidecar.handler import Handler
 from nfs_sidecar.message import InvalidMessage
 from nfs_sidecar.sidecar import FileNotFoundOnExport, NotARegularFile, SidecarBusy
-from tests.function.helpers import TOPIC, handler_for, leftovers, sns_event
+from tests.function.helpers import TOPIC, handler_for, leftovers, race_writers, sns_event
 from tests.nfs_server import NfsServer
 
 
@@ -156,36 +155,9 @@ def test_a_foreign_sidecar_is_replaced(export: Path, handler: Handler) -> None:
 
 
 def test_concurrent_writers_keep_the_newest(nfs_server: NfsServer, export: Path) -> None:
-    """Writers in separate environments (own mounts) race on one sidecar, in shuffled order."""
-    make_file(export / "hot.bin")
-    writers = 6
-    per_writer = 8
-    handlers = [handler_for(nfs_server) for _ in range(writers)]
-    errors: list[BaseException] = []
-    start = threading.Barrier(writers)
-
-    def run(w: int) -> None:
-        start.wait()
-        for i in range(per_writer):
-            seq = (i * writers + w * 7) % (writers * per_writer)  # interleaved, out of order
-            published = f"2026-11-24T10:00:{seq // 1000:02d}.{seq % 1000:03d}Z"
-            try:
-                handlers[w](
-                    sns_event(f"{export.name}/hot.bin", f"m-{seq:03d}", published, results=seq)
-                )
-            except BaseException as exc:
-                errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    for h in handlers:
-        h.disconnect()
-    assert errors == []
-    assert read_sidecar(export / "hot-sidecar.json")["results"] == writers * per_writer - 1
-    assert leftovers(export) == []
+    """Writers in separate environments (own mounts) race on one sidecar, in shuffled order,
+    while a reader polls it: never a partial sidecar, never an older one than seen before."""
+    race_writers(export, [handler_for(nfs_server) for _ in range(6)], per_writer=8)
 
 
 def test_a_held_lock_delays_then_gives_up(export: Path, nfs_server: NfsServer) -> None:

@@ -12,10 +12,17 @@ from pathlib import Path
 import pytest
 
 from nfs_sidecar.handler import Handler
-from nfs_sidecar.nfs3_xdr import ACCES, DQUOT, IO, JUKEBOX, NOSPC, ROFS
+from nfs_sidecar.nfs3_xdr import ACCES, DQUOT, IO, JUKEBOX, NOSPC, NOTSUPP, PERM, ROFS
 from nfs_sidecar.nfs_errors import NfsStatusError
 from tests.fault_proxy import Fault, FaultProxy
-from tests.function.helpers import FakeContext, handler_for, leftovers, slack, sns_event
+from tests.function.helpers import (
+    FakeContext,
+    handler_for,
+    leftovers,
+    race_writers,
+    slack,
+    sns_event,
+)
 from tests.nfs_server import NfsServer
 
 
@@ -107,3 +114,46 @@ def test_a_failing_replacement_names_the_cause_and_leaves_the_old_sidecar(
     proxy.disarm()
     handler(sns_event(name, "m-2", "2026-11-24T11:00:00.000Z", results="2nd"), FakeContext(5))
     assert results(folder) == "2nd"
+
+
+@pytest.mark.parametrize("status", [NOTSUPP, PERM])
+def test_a_server_without_hard_links_gets_its_sidecars_by_rename(
+    folder: Path,
+    handler: Handler,
+    proxy: FaultProxy,
+    capsys: pytest.CaptureFixture[str],
+    status: int,
+) -> None:
+    """S3 File Gateway, Azure Blob NFS 3.0, IBM COS NFS answer LINK with NFS3ERR_NOTSUPP."""
+    (folder / "g.bin").write_bytes(b"other")
+    proxy.arm(Fault("NFS.LINK", "status", times=None, status=status))
+    name = f"{folder.name}/f.bin"
+    handler(sns_event(name, "m-1", "2026-11-24T10:00:00.000Z", results="first"), FakeContext(5))
+    assert results(folder) == "first"
+    assert proxy.counts["NFS.LINK"] == 1  # found out once, remembered for the mount
+    client = handler._writer.client  # type: ignore[union-attr]
+    before = client.rpc_count
+    handler(sns_event(f"{folder.name}/g.bin", "m-2"), FakeContext(5))  # a new sidecar: 7 calls
+    assert client.rpc_count - before == 7
+    before = client.rpc_count
+    handler(sns_event(name, "m-3", "2026-11-24T11:00:00.000Z", results="third"), FakeContext(5))
+    assert client.rpc_count - before == 8  # a replacement: 8 calls
+    handler(sns_event(name, "m-0", "2026-11-24T09:00:00.000Z", results="older"), FakeContext(5))
+    assert results(folder) == "third"  # newest still wins
+    assert proxy.counts["NFS.LINK"] == 1
+    assert leftovers(folder) == []
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["outcome"], line["via"]) for line in lines] == [
+        ("written", "lock+rename"),
+        ("written", "lock+rename"),
+        ("written", "lock+rename"),
+        ("skipped_older", None),
+    ]
+
+
+def test_concurrent_writers_without_hard_links_keep_the_newest(
+    nfs_server: NfsServer, folder: Path, proxy: FaultProxy
+) -> None:
+    proxy.arm(Fault("NFS.LINK", "status", times=None, status=NOTSUPP))
+    config = {"nfs_port": proxy.nfs_port, "mount_port": proxy.mount_port, "timeout_ms": 3000}
+    race_writers(folder, [handler_for(nfs_server, **config) for _ in range(4)], per_writer=8)
