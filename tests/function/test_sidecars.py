@@ -13,7 +13,15 @@ import pytest
 from nfs_sidecar.handler import Handler
 from nfs_sidecar.message import InvalidMessage
 from nfs_sidecar.sidecar import FileNotFoundOnExport, NotARegularFile, SidecarBusy
-from tests.function.helpers import TOPIC, handler_for, leftovers, race_writers, sns_event
+from tests.function.helpers import (
+    TOPIC,
+    FakeContext,
+    handler_for,
+    leftovers,
+    race_writers,
+    slack,
+    sns_event,
+)
 from tests.nfs_server import NfsServer
 
 
@@ -216,3 +224,29 @@ def _note(filename: str, message_id: str, published: str):
     from tests.function.helpers import envelope
 
     return from_envelope(envelope(filename, message_id, published), "-sidecar.json")
+
+
+def test_sidecars_belong_to_nfs_uid_and_gid(export: Path, nfs_server: NfsServer) -> None:
+    make_file(export / "owned/f.bin")
+    (export / "owned").chmod(0o777)
+    handler = handler_for(nfs_server, uid=4321, gid=8765)
+    handler(sns_event(f"{export.name}/owned/f.bin"))
+    handler.disconnect()
+    stat = (export / "owned/f-sidecar.json").stat()
+    assert (stat.st_uid, stat.st_gid) == (4321, 8765)
+    assert leftovers(export) == []
+
+
+def test_the_lock_wait_is_half_the_time_left(export: Path, nfs_server: NfsServer) -> None:
+    handler = handler_for(nfs_server)
+    make_file(export / "f.bin")
+    name = f"{export.name}/f.bin"
+    handler(sns_event(name, "m-1", "2026-11-24T10:00:00.000Z", results="first"))
+    (export / ".f-sidecar.json.lock").touch()  # another writer is replacing it right now
+    started = time.monotonic()
+    with pytest.raises(SidecarBusy, match="held by another writer"):
+        handler(sns_event(name, "m-2", "2026-11-24T10:00:01.000Z"), FakeContext(3))
+    waited = time.monotonic() - started
+    assert 1.5 <= waited < slack(1.5)  # half of the 3 s left, not the 10 s cap
+    assert read_sidecar(export / "f-sidecar.json")["results"] == "first"
+    (export / ".f-sidecar.json.lock").unlink()

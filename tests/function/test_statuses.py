@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nfs_sidecar.handler import Handler
-from nfs_sidecar.nfs3_xdr import ACCES, DQUOT, IO, JUKEBOX, NOSPC, NOTSUPP, PERM, ROFS
+from nfs_sidecar.nfs3_xdr import ACCES, DQUOT, IO, JUKEBOX, NOSPC, NOTSUPP, PERM, ROFS, STALE
 from nfs_sidecar.nfs_errors import NfsStatusError
 from tests.fault_proxy import Fault, FaultProxy
 from tests.function.helpers import (
@@ -157,3 +157,19 @@ def test_concurrent_writers_without_hard_links_keep_the_newest(
     proxy.arm(Fault("NFS.LINK", "status", times=None, status=NOTSUPP))
     config = {"nfs_port": proxy.nfs_port, "mount_port": proxy.mount_port, "timeout_ms": 3000}
     race_writers(folder, [handler_for(nfs_server, **config) for _ in range(4)], per_writer=8)
+
+
+def test_a_stale_handle_is_looked_up_afresh(
+    folder: Path, handler: Handler, proxy: FaultProxy
+) -> None:
+    handler(sns_event(f"{folder.name}/f.bin", "m-1", results="first"), FakeContext(5))
+    # The cached folder handle went stale (the folder was replaced on the server).
+    proxy.arm(Fault("NFS.LOOKUP", "status", status=STALE))
+    handler(
+        sns_event(f"{folder.name}/f.bin", "m-2", "2026-11-24T11:00:00Z", results="after stale"),
+        FakeContext(5),
+    )
+    assert results(folder) == "after stale"
+    assert proxy.applied == [("NFS.LOOKUP", 1, "status")]
+    assert proxy.counts["NFS.LOOKUP"] > 2  # the path was resolved again
+    assert leftovers(folder) == []
