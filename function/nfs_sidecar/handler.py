@@ -18,9 +18,9 @@ from .config import Config
 from .message import Notification, from_envelope, from_sqs_body
 from .nfs3_xdr import BADHANDLE, STALE
 from .nfs_client import NfsClient
-from .nfs_errors import NfsConnectionError, NfsStatusError
-from .retry import Budget, retryable
-from .sidecar import Outcome, SidecarWriter
+from .nfs_errors import MountError, NfsConnectionError, NfsStatusError
+from .retry import Budget, backoff, reconnecting_may_help, retryable
+from .sidecar import Orphan, Outcome, SidecarWriter
 
 MAX_LOCK_WAIT_S = 10.0
 
@@ -44,6 +44,8 @@ class Handler:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._writer: SidecarWriter | None = None
+        self._orphans: list[Orphan] = []  # kept across connections: see SidecarWriter
+        self.reconnects = 0
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any] | None:
         records = event.get("Records") if isinstance(event, dict) else None
@@ -131,24 +133,32 @@ class Handler:
     def process(
         self, note: Notification, lock_wait_s: float = MAX_LOCK_WAIT_S, budget: Budget | None = None
     ) -> Outcome:
-        """Writes one sidecar; a broken connection or stale handle is retried once, afresh."""
+        """Writes one sidecar. A broken or failed connection (a server restarting, failing over,
+        timing out) is tried again on a new one, with backoff, while the budget leaves time for
+        an attempt; a stale handle is looked up afresh once."""
         budget = budget or Budget.for_invocation(None)
-        for attempt in (1, 2):
-            writer = self.writer(budget)
-            writer.client.deadline = budget.deadline
-            for error in writer.client.take_unwaited_errors():
-                log(level="WARNING", outcome="cleanup_failed", error=str(error))
+        attempt_s = min(self.config.timeout_ms / 1000, 1.0)  # at least a connect and a call
+        reconnects, stale_retried = 0, False
+        while True:
             try:
+                writer = self.writer(budget)
+                writer.client.deadline = budget.deadline
+                for error in writer.client.take_unwaited_errors():
+                    log(level="WARNING", outcome="cleanup_failed", error=str(error))
                 return writer.write(note, lock_wait_s)
-            except NfsConnectionError:
-                self.disconnect()  # server restarted, timed out, or connection dropped
-                if attempt == 2:
+            except (NfsConnectionError, MountError) as exc:
+                self.disconnect()
+                delay = backoff(reconnects)
+                if not reconnecting_may_help(exc) or not budget.allows(delay, attempt_s):
                     raise
+                time.sleep(delay)
+                reconnects += 1
+                self.reconnects += 1
             except NfsStatusError as exc:
-                if exc.status not in (STALE, BADHANDLE) or attempt == 2:
+                if exc.status not in (STALE, BADHANDLE) or stale_retried:
                     raise
+                stale_retried = True
                 writer.folders.forget("")
-        raise AssertionError("unreachable")
 
     def writer(self, budget: Budget | None = None) -> SidecarWriter:
         if self._writer is None:
@@ -163,10 +173,11 @@ class Handler:
                 timeout_ms=c.timeout_ms,
                 deadline=budget.deadline if budget else None,
             )
-            self._writer = SidecarWriter(client, c.suffix, c.lock_stale_seconds)
+            self._writer = SidecarWriter(client, c.suffix, c.lock_stale_seconds, self._orphans)
         return self._writer
 
     def disconnect(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:
+            writer.abandon()
             writer.client.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import time
 from ctypes import byref, c_void_p
 from dataclasses import dataclass
@@ -45,6 +46,11 @@ from .nfs3_xdr import (
 )
 from .nfs_errors import MountError, NfsError
 from .rpc_engine import Pending, RpcEngine
+
+# libnfs's words for a transport failure (not a refusal by the server)
+TRANSPORT_FAILURE = re.compile(
+    r"socket|connect|refused\(|reset|POLLHUP|POLLERR|timed out|broken pipe|EOF", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -162,12 +168,21 @@ class NfsClient(RpcEngine):
         try:
             started = time.monotonic()
             if lib.nfs_mount(ctx, parsed.contents.server, parsed.contents.path) != 0:
-                raise MountError(self._mount_failure(time.monotonic() - started, timeout_ms))
+                elapsed = time.monotonic() - started
+                timed_out = elapsed * 1000 >= timeout_ms * 0.9
+                raise MountError(
+                    self._mount_failure(timed_out, timeout_ms),
+                    transient=timed_out or bool(TRANSPORT_FAILURE.search(self._error())),
+                )
         finally:
             lib.nfs_destroy_url(parsed)
         root = c_void_p()
         if lib.nfs_open(ctx, b"/", os.O_RDONLY, byref(root)) != 0:
-            raise MountError(f"cannot open the root of {self.export}: {self._error()}")
+            error = self._error()
+            raise MountError(
+                f"cannot open the root of {self.export}: {error}",
+                transient=bool(TRANSPORT_FAILURE.search(error)),
+            )
         fh = lib.nfs_get_fh(root).contents
         self.root = ctypes.string_at(fh.val, fh.len)
         if lib.nfs_close(ctx, root) != 0:
@@ -176,10 +191,10 @@ class NfsClient(RpcEngine):
         self.readmax = int(lib.nfs_get_readmax(ctx)) or 65536
         self._rpc = lib.nfs_get_rpc_context(ctx)
 
-    def _mount_failure(self, elapsed: float, timeout_ms: int) -> str:
+    def _mount_failure(self, timed_out: bool, timeout_ms: int) -> str:
         error = self._error()
         where = f"{self.server}:{self.export}"
-        if "timed out" in error or elapsed * 1000 >= timeout_ms * 0.9:
+        if "timed out" in error or timed_out:
             return f"mount {where}: no answer within {timeout_ms} ms ({error})"
         if not error and os.geteuid() != 0:
             # Rejected without a MOUNT status or a transport error (libnfs gives no text): what

@@ -53,7 +53,12 @@ class NfsTimeout(NfsConnectionError):
 
 
 class MountError(NfsError):
-    """The server refused or failed the mount."""
+    """The server refused or failed the mount; ``transient`` when it was the transport (refused,
+    reset or timed-out connection: a server restarting or failing over), not a refusal."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class NfsStatusError(NfsError):

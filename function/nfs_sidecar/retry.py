@@ -15,6 +15,7 @@ from typing import Any
 
 from .message import InvalidMessage
 from .nfs3_xdr import JUKEBOX
+from .nfs_errors import MountError, NfsConnectionError
 
 # Statuses that mean "the server could not do it now": the same call is sent again.
 TRANSIENT_STATUSES = frozenset({JUKEBOX})
@@ -52,6 +53,13 @@ def backoff(attempt: int) -> float:
     """The wait before retry number ``attempt`` (0-based): doubling, capped, jittered so that
     writers failed by the same event do not come back in lockstep."""
     return min(MAX_DELAY_S, FIRST_DELAY_S * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+def reconnecting_may_help(error: BaseException) -> bool:
+    """A broken or failed connection (not a refusal): worth a new connection after a backoff."""
+    if isinstance(error, MountError):
+        return error.transient
+    return isinstance(error, NfsConnectionError)
 
 
 def retryable(error: BaseException) -> bool:

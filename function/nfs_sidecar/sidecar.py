@@ -22,6 +22,11 @@ NFS calls per sidecar: a new one 5 (LOOKUP + CREATE, WRITE, LINK, REMOVE), a rep
 a new one 7 (LOOKUP + CREATE, WRITE, CREATE lock, LOOKUP, RENAME, REMOVE), a replacement 8 (and
 the first sidecar of a mount one more, the LINK that finds out).
 
+When the connection breaks mid-way, the names this writer made (temp file, lock) are remembered
+as orphans and removed over the next connection before the notification is tried again. An
+orphaned lock is removed only while it is younger than half of ``lock_stale_seconds`` since this
+writer took it: later, another writer may have broken it as stale and taken it.
+
 Readers see no sidecar, the old one or the new one: never a partial one. An older notification
 never replaces a sidecar written for a newer one, also when both are processed at once. A lock
 left by a writer that died is broken once older than ``lock_stale_seconds`` (set above the
@@ -42,7 +47,7 @@ from datetime import UTC, datetime
 from .message import Notification, sidecar_location
 from .nfs3_xdr import EXIST, NOENT, NOTSUPP, PERM
 from .nfs_client import Entry, NfsClient
-from .nfs_errors import NfsError, NfsStatusError
+from .nfs_errors import NfsConnectionError, NfsError, NfsStatusError
 from .rpc_engine import Pending
 
 FORMAT_VERSION = 1
@@ -65,6 +70,15 @@ class NotARegularFile(Exception):
 
 class SidecarBusy(Exception):
     """Another writer held the sidecar's lock for longer than this invocation could wait."""
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A name this writer made and could not remove yet."""
+
+    folder: str
+    name: str
+    taken: float | None = None  # a lock: when this writer asked for it (time.monotonic())
 
 
 @dataclass(frozen=True)
@@ -147,8 +161,18 @@ class FolderCache:
 
 
 class SidecarWriter:
-    def __init__(self, client: NfsClient, suffix: str, lock_stale_seconds: int) -> None:
+    def __init__(
+        self,
+        client: NfsClient,
+        suffix: str,
+        lock_stale_seconds: int,
+        orphans: list[Orphan] | None = None,
+    ) -> None:
         self.client = client
+        # names left by an attempt that failed to clean up: removed before the next write
+        self.orphans = orphans if orphans is not None else []
+        # temp names whose removal was sent without waiting for the reply
+        self._unconfirmed: list[tuple[Pending, str, str]] = []
         self.folders = FolderCache(client)
         self.suffix = suffix
         self.lock_stale_ns = lock_stale_seconds * 1_000_000_000
@@ -156,6 +180,7 @@ class SidecarWriter:
 
     def write(self, note: Notification, lock_wait_s: float) -> Outcome:
         folder, name, sidecar_name = sidecar_location(note.filename, self.suffix)
+        self._remove_orphans()
         was_cached = folder in self.folders
         try:
             via = self._write(note, folder, name, sidecar_name, lock_wait_s)
@@ -176,22 +201,37 @@ class SidecarWriter:
         file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, tmp_name)
         client.wait(file_call, tmp_call)
         leftovers = [tmp_name] if tmp_call.error is None else []  # names to remove at the end
+        taken: dict[str, float] = {}  # lock name -> when this writer asked for it
         try:
             target = self._target(file_call, note.filename)
             tmp: Entry = tmp_call.result()  # type: ignore[assignment]
             client.write_all(tmp.fh, render(note, target))
-            via = self._publish(note, dir_fh, tmp, tmp_name, sidecar_name, leftovers, lock_wait_s)
+            via = self._publish(
+                note, dir_fh, tmp, tmp_name, sidecar_name, leftovers, taken, lock_wait_s
+            )
         except BaseException:
+            removed = False
             if not client.broken:
                 with contextlib.suppress(NfsError):  # keep the original error
                     self._remove(dir_fh, leftovers)
+                    removed = True
+            if not removed:
+                self.orphans.extend(Orphan(folder, n, taken.get(n)) for n in leftovers)
             raise
         if via == VIA_LINK and tmp_name in leftovers:
             # Published by LINK: the temp name is now just a second name of the sidecar. Its
             # removal changes nothing for this notification: don't wait a round trip for it.
             leftovers.remove(tmp_name)
-            client.send_without_waiting(client.remove(dir_fh, tmp_name))
-        self._remove(dir_fh, leftovers)
+            removal = client.remove(dir_fh, tmp_name)
+            client.send_without_waiting(removal)
+            self._unconfirmed.append((removal, folder, tmp_name))
+        try:
+            self._remove(dir_fh, leftovers)
+        except NfsError as exc:
+            # Published, but the lock (or temp) is still there: removed before the next write.
+            self.orphans.extend(Orphan(folder, n, taken.get(n)) for n in leftovers)
+            if isinstance(exc, NfsConnectionError):
+                raise  # the handler tries again at once, on a new connection
         return via
 
     def _publish(
@@ -202,13 +242,14 @@ class SidecarWriter:
         tmp_name: str,
         sidecar_name: str,
         leftovers: list[str],
+        taken: dict[str, float],
         lock_wait_s: float,
     ) -> str | None:
         """Step 3: the temp file becomes the sidecar (-> how), or is dropped for a newer one."""
         if self._link(tmp, dir_fh, sidecar_name):
             return VIA_LINK
         lock_name = f".{sidecar_name}.lock"
-        self._lock(dir_fh, lock_name, lock_wait_s)
+        self._lock(dir_fh, lock_name, lock_wait_s, taken)
         leftovers.append(lock_name)
         # Under the lock no other writer renames; a LINK may still create the sidecar meanwhile.
         while (current := self._read(dir_fh, sidecar_name)) is not None or self.hard_links:
@@ -262,11 +303,12 @@ class SidecarWriter:
         size = entry.attributes.size if entry.attributes else 0
         return self.client.read_all(entry.fh, size, MAX_SIDECAR_BYTES)
 
-    def _lock(self, dir_fh: bytes, lock_name: str, wait_s: float) -> None:
+    def _lock(self, dir_fh: bytes, lock_name: str, wait_s: float, taken: dict[str, float]) -> None:
         client, delay = self.client, 0.005
         deadline = time.monotonic() + wait_s
         while True:
             try:
+                taken[lock_name] = time.monotonic()
                 client.call(client.create(dir_fh, lock_name))
                 return
             except NfsStatusError as exc:
@@ -294,6 +336,28 @@ class SidecarWriter:
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 0.2)
 
+    def abandon(self) -> None:
+        """Before the connection is dropped: removals without a reply become orphans."""
+        for call, folder, name in self._unconfirmed:
+            if not call.done or call.error is not None:
+                self.orphans.append(Orphan(folder, name))
+        self._unconfirmed = []
+
+    def _remove_orphans(self) -> None:
+        unconfirmed, self._unconfirmed = self._unconfirmed, []
+        for call, folder, name in unconfirmed:
+            if not call.done:
+                self._unconfirmed.append((call, folder, name))
+            elif call.error is not None and not _is_status(call.error, NOENT):
+                self.orphans.append(Orphan(folder, name))  # e.g. JUKEBOX: again, waiting now
+        for orphan in list(self.orphans):
+            age_s = time.monotonic() - orphan.taken if orphan.taken is not None else 0.0
+            if age_s < self.lock_stale_ns / 2e9:  # else maybe another writer's lock by now
+                # A folder gone or replaced holds nothing of ours any more.
+                with contextlib.suppress(FileNotFoundOnExport, NotARegularFile, NfsStatusError):
+                    self._remove(self.folders.resolve(orphan.folder), [orphan.name])
+            self.orphans.remove(orphan)
+
     def _remove(self, dir_fh: bytes, names: list[str]) -> None:
         if not names:
             return
@@ -305,3 +369,7 @@ class SidecarWriter:
             except NfsStatusError as exc:
                 if exc.status != NOENT:
                     raise
+
+
+def _is_status(error: BaseException, status: int) -> bool:
+    return isinstance(error, NfsStatusError) and error.status == status
