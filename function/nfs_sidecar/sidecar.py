@@ -199,7 +199,13 @@ class SidecarWriter:
         dir_fh = self.folders.resolve(folder)
         tmp_name = f".{sidecar_name}.{secrets.token_hex(4)}.tmp"
         file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, tmp_name)
-        client.wait(file_call, tmp_call)
+        try:
+            client.wait(file_call, tmp_call)
+        except NfsError:
+            # The temp file may exist without this writer knowing (a lost reply): its name is
+            # unique, so removing it later is always safe.
+            self.orphans.append(Orphan(folder, tmp_name))
+            raise
         leftovers = [tmp_name] if tmp_call.error is None else []  # names to remove at the end
         taken: dict[str, float] = {}  # lock name -> when this writer asked for it
         try:
@@ -345,11 +351,16 @@ class SidecarWriter:
 
     def _remove_orphans(self) -> None:
         unconfirmed, self._unconfirmed = self._unconfirmed, []
-        for call, folder, name in unconfirmed:
-            if not call.done:
-                self._unconfirmed.append((call, folder, name))
-            elif call.error is not None and not _is_status(call.error, NOENT):
-                self.orphans.append(Orphan(folder, name))  # e.g. JUKEBOX: again, waiting now
+        if unconfirmed:
+            # Their replies are due by now (usually read already): a failed removal is retried.
+            try:
+                self.client.wait(*(call for call, _, _ in unconfirmed))
+            except NfsError:
+                self.orphans.extend(Orphan(folder, name) for _, folder, name in unconfirmed)
+                raise
+            for call, folder, name in unconfirmed:
+                if call.error is not None and not _is_status(call.error, NOENT):
+                    self.orphans.append(Orphan(folder, name))
         for orphan in list(self.orphans):
             age_s = time.monotonic() - orphan.taken if orphan.taken is not None else 0.0
             if age_s < self.lock_stale_ns / 2e9:  # else maybe another writer's lock by now
