@@ -4,7 +4,9 @@ within the invocation, the others fail with their cause named and leave nothing 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 
 from nfs_sidecar.handler import Handler
 from nfs_sidecar.nfs3_xdr import ACCES, DQUOT, IO, JUKEBOX, NOSPC, NOTSUPP, PERM, ROFS, STALE
-from nfs_sidecar.nfs_errors import NfsStatusError
+from nfs_sidecar.nfs_errors import MountError, NfsConnectionError, NfsStatusError
 from tests.fault_proxy import Fault, FaultProxy
 from tests.function.helpers import (
     FakeContext,
@@ -52,7 +54,8 @@ def handler(nfs_server: NfsServer, proxy: FaultProxy) -> Iterator[Handler]:
 
 
 def results(folder: Path) -> object:
-    return json.loads((folder / "f-sidecar.json").read_text())["results"]
+    path = folder / "f-sidecar.json"
+    return json.loads(path.read_text())["results"] if path.exists() else None
 
 
 def test_jukebox_is_retried_until_the_server_can(
@@ -172,4 +175,52 @@ def test_a_stale_handle_is_looked_up_afresh(
     assert results(folder) == "after stale"
     assert proxy.applied == [("NFS.LOOKUP", 1, "status")]
     assert proxy.counts["NFS.LOOKUP"] > 2  # the path was resolved again
+    assert leftovers(folder) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "step", "occurrence"),
+    [
+        ("new", "NFS.WRITE", 1),
+        ("new", "NFS.LINK", 1),
+        ("replace", "NFS.CREATE", 2),  # the lock
+        ("replace", "NFS.READ", 1),
+        ("replace", "NFS.RENAME", 1),
+    ],
+)
+def test_a_server_frozen_at_each_step_fails_within_the_budget(
+    nfs_server: NfsServer,
+    folder: Path,
+    handler: Handler,
+    proxy: FaultProxy,
+    path: str,
+    step: str,
+    occurrence: int,
+) -> None:
+    """nfs-ganesha is stopped (SIGSTOP) just as the step's call reaches it: the invocation ends
+    within its budget with the reason, and once the server runs again the next one succeeds."""
+    name = f"{folder.name}/f.bin"
+    if path == "replace":
+        handler(sns_event(name, "m-1", "2026-11-24T10:00:00Z", results="first"), FakeContext(5))
+    pid = int((nfs_server.root / "ganesha.pid").read_text())
+    proxy.arm(Fault(step, "hook", occurrence=occurrence, hook=lambda: os.kill(pid, signal.SIGSTOP)))
+    started = time.monotonic()
+    try:
+        with pytest.raises((NfsConnectionError, MountError), match=r"within|budget"):
+            handler(sns_event(name, "m-2", "2026-11-24T11:00:00Z", results="2nd"), FakeContext(3))
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert proxy.applied == [(step, occurrence, "hook")]
+    assert elapsed < slack(3)
+    # The thawed server may still carry out the call it froze on (a LINK, a RENAME): complete.
+    assert results(folder) in ("first" if path == "replace" else None, "2nd")
+    proxy.disarm()
+    lock = folder / ".f-sidecar.json.lock"
+    if step == "NFS.CREATE" and lock.exists():
+        # Created by the thawed server after the writer gave up: not known to be its own, so
+        # left to the stale-lock rule (two minutes later, here).
+        os.utime(lock, (time.time() - 600, time.time() - 600))
+    handler(sns_event(name, "m-3", "2026-11-24T12:00:00Z", results="third"), FakeContext(10))
+    assert results(folder) == "third"
     assert leftovers(folder) == []
