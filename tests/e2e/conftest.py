@@ -70,7 +70,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 @pytest.fixture(scope="session")
 def e2e_root() -> Iterator[Path]:
-    # Under the repo, not pytest's 0700 tmp: the Lambda user (nobody) reads the task folders in it.
+    # Kept under .tmp/ for E2E_KEEP. Nothing in it is read by the Lambda user (the executor has a
+    # folder of its own): the checkout may be closed to other users.
     root = REPO / ".tmp" / "e2e" / f"run-{os.getpid()}"
     root.mkdir(parents=True, exist_ok=True)
     # SIGTERM (a CI timeout, `kill`) stops the run like Ctrl-C does: the teardowns below run.
