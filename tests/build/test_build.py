@@ -240,10 +240,11 @@ def test_container_path_runs_the_compile_script_in_the_pinned_image(
         only_fake_engines,
         "docker",
         f"""
-echo "$@" >> {tmp_path}/docker-args
+printf '%s\t' "$@" >> "{tmp_path}/docker-args"  # tab-separated: paths may have spaces
+echo >> "{tmp_path}/docker-args"
 [ "$1" = run ] || exit 0
 for arg in "$@"; do case "$arg" in *:/opt/out) out="${{arg%:/opt/out}}" ;; esac; done
-cp {lib} "${{out:?no /opt/out mount}}/libnfs.so.13"
+cp "{lib}" "${{out:?no /opt/out mount}}/libnfs.so.13"
 """,
     )
     # The source tarball, as if already downloaded: a stand-in with its own pin.
@@ -259,10 +260,10 @@ cp {lib} "${{out:?no /opt/out mount}}/libnfs.so.13"
     assert "build path: container (auto: `docker info` succeeded)" in out
     with zipfile.ZipFile(zip_path) as zf:
         assert zf.read(LIB) == lib.read_bytes()
-    info, run, inspect = (tmp_path / "docker-args").read_text().splitlines()
-    assert info == "info"
-    assert inspect.startswith("image inspect")
-    args = run.split()
+    calls = (tmp_path / "docker-args").read_text().splitlines()
+    info, args, inspect = (call.rstrip("\t").split("\t") for call in calls)
+    assert info == ["info"]
+    assert inspect[:2] == ["image", "inspect"]
     assert args[:4] == ["run", "--rm", "--platform", "linux/arm64"]
     assert build_script.BUILD_IMAGE in args
     assert f"{BUILD_DIR / 'compile-libnfs.sh'}:/opt/build/compile-libnfs.sh:ro" in args
