@@ -40,7 +40,12 @@ from localstack.services.lambda_.invocation.runtime_executor import (
     RuntimeExecutor,
 )
 
-from nfs_sidecar_local_executor.sandbox import copy_readable, sandbox_root, unreachable_reason
+from nfs_sidecar_local_executor.sandbox import (
+    blocked_on_the_way,
+    copy_readable,
+    sandbox_root,
+    unreachable_reason,
+)
 
 LOG = logging.getLogger(__name__)
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
@@ -54,23 +59,32 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _python_version(exe: str) -> tuple[int, int] | None:
+def _python_info(exe: str) -> tuple[tuple[int, int], Path] | None:
+    """(version, standard library folder) of an interpreter; None if it does not run."""
+    code = (
+        "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); "
+        "print(sysconfig.get_path('stdlib'))"
+    )
     try:
         out = subprocess.run(
-            [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        major, minor = out.split(".")
-        return int(major), int(minor)
-    except (OSError, ValueError, subprocess.SubprocessError):
+            [exe, "-c", code], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.splitlines()
+        major, minor = out[0].split(".")
+        return (int(major), int(minor)), Path(out[1])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
         return None
 
 
+def _user_reads(stdlib: Path, pw: pwd.struct_passwd | None) -> bool:
+    return pw is None or blocked_on_the_way(stdlib, pw.pw_uid, pw.pw_gid) is None
+
+
 def find_interpreter(runtime: str) -> tuple[str, str]:
-    """(path, why) of the Python to run a ``pythonX.Y`` runtime with; logs the choice once."""
+    """(path, why) of the Python to run a ``pythonX.Y`` runtime with; logs the choice once.
+
+    Of two interpreters of the same version, the one whose standard library the sandbox user can
+    read wins: with the other (e.g. pyenv's under /root), only the modules the bootstrap imports
+    before dropping to that user are there for the handler."""
     with _lock:
         if runtime in _interpreters:
             return _interpreters[runtime]
@@ -80,31 +94,47 @@ def find_interpreter(runtime: str) -> tuple[str, str]:
                 f"runtime {runtime!r}: the local-process executor runs Python runtimes only"
             )
         want = (int(m[1]), int(m[2]))
-        override = os.environ.get(f"LOCAL_EXECUTOR_PYTHON_{want[0]}_{want[1]}")
+        pw = sandbox_user()
+        setting = f"LOCAL_EXECUTOR_PYTHON_{want[0]}_{want[1]}"
+        override = os.environ.get(setting)
         if override:
-            choice = (override, f"LOCAL_EXECUTOR_PYTHON_{want[0]}_{want[1]}")
+            info = _python_info(override)
+            if info is None:
+                raise LambdaRuntimeException(f"{setting}={override}: does not run")
+            exe, why, stdlib = override, setting, info[1]
         else:
             pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
             candidates = sorted(glob.glob(f"{pyenv}/versions/[0-9]*.*/bin/python3"), reverse=True)
             candidates += [p for p in (shutil.which(f"python{want[0]}.{want[1]}"),) if p]
             candidates += [p for p in glob.glob("/usr/bin/python3.*") if re.search(r"\d$", p)]
             candidates.append(sys.executable)
-            found: dict[tuple[int, int], str] = {}
-            for exe in candidates:
-                version = _python_version(exe)
-                if version and version[0] == want[0] and version not in found:
-                    found[version] = exe
+            found: dict[tuple[int, int], tuple[str, Path]] = {}
+            for candidate in candidates:
+                info = _python_info(candidate)
+                if not info or info[0][0] != want[0]:
+                    continue
+                version, lib = info
+                if version not in found or (
+                    not _user_reads(found[version][1], pw) and _user_reads(lib, pw)
+                ):
+                    found[version] = (candidate, lib)
             if want in found:
-                choice = (found[want], "matches the runtime")
+                (exe, stdlib), why = found[want], "matches the runtime"
             elif found:
                 closest = min(found, key=lambda v: (abs(v[1] - want[1]), -v[1]))
-                choice = (
-                    found[closest],
+                exe, stdlib = found[closest]
+                why = (
                     f"closest available: Python {closest[0]}.{closest[1]}, NOT the runtime's "
-                    f"{want[0]}.{want[1]}",
+                    f"{want[0]}.{want[1]}"
                 )
             else:
                 raise LambdaRuntimeException(f"no Python {want[0]} interpreter for {runtime}")
+        if pw is not None and not _user_reads(stdlib, pw):
+            why += (
+                f"; {pw.pw_name} cannot read its standard library {stdlib}: the handler has only "
+                f"the modules the bootstrap imports first (set {setting} to a Python it can read)"
+            )
+        choice = (exe, why)
         LOG.info("local-process executor: runtime %s runs under %s (%s)", runtime, *choice)
         _interpreters[runtime] = choice
         return choice
