@@ -177,10 +177,10 @@ class LocalStack:
         self.pidfile.write_text(f"{self._proc.pid}\n")
         deadline = time.monotonic() + timeout
         while not self.ready():
-            if self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"LocalStack exited rc={self._proc.returncode}; log:\n{self.log_tail()}"
-                )
+            rc = self._proc.poll()
+            if rc is not None:
+                self.stop()  # its folder in /tmp goes too
+                raise RuntimeError(f"LocalStack exited rc={rc}; log:\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(
