@@ -50,10 +50,11 @@ UNAME_MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
 COMPILE_SCRIPT = Path(__file__).resolve().with_name("compile-libnfs.sh")
 COMPILE_SCRIPT_SHA256 = hashlib.sha256(COMPILE_SCRIPT.read_bytes()).hexdigest()
 # The SAM build image of the function's runtime (python3.12, Amazon Linux 2023), pinned to one
-# release per architecture. Override with $BUILD_IMAGE.
+# release, by its single-architecture tag for each architecture (<release>-x86_64 / -arm64; the
+# bare tag is a multi-arch manifest whose entries have gone stale before). Override: $BUILD_IMAGE.
 BUILD_IMAGES = {
-    "x86_64": "public.ecr.aws/sam/build-python3.12:1.142.1-20250701194731",
-    "arm64": "public.ecr.aws/sam/build-python3.12:1.142.1-20250701194731",
+    "x86_64": "public.ecr.aws/sam/build-python3.12:1.142.1-20250701194731-x86_64",
+    "arm64": "public.ecr.aws/sam/build-python3.12:1.142.1-20250701194731-arm64",
 }
 ENGINES = ("docker", "podman")
 ENGINE_PROBE_TIMEOUT_S = 20
@@ -121,7 +122,8 @@ def choose_build_path(requested: str) -> tuple[str, str | None, str]:
 
 def host_compiler(arch: str) -> str:
     """The C compiler the host path uses for ``arch``: native gcc, or Debian's cross compiler."""
-    cc = "gcc" if UNAME_MACHINE[arch] == os.uname().machine else f"{UNAME_MACHINE[arch]}-linux-gnu-gcc"
+    machine = UNAME_MACHINE[arch]
+    cc = "gcc" if machine == os.uname().machine else f"{machine}-linux-gnu-gcc"
     if shutil.which(cc) is None:
         cross = " gcc-aarch64-linux-gnu libc6-dev-arm64-cross" if cc != "gcc" else ""
         raise BuildError(
@@ -129,6 +131,12 @@ def host_compiler(arch: str) -> str:
             f"{cross} (scripts/install-system-deps.sh does), or build in a container"
         )
     return cc
+
+
+def library_key(arch: str, path: str, compiler: str) -> str:
+    """What the compiled bytes depend on: source pin, recipe, target, path and compiler/image."""
+    inputs = [libnfs_sources.SOURCE.tar_sha256, COMPILE_SCRIPT_SHA256, arch, path, compiler]
+    return hashlib.sha256("\n".join(inputs).encode()).hexdigest()[:16]
 
 
 def compiled_libnfs(
@@ -142,12 +150,7 @@ def compiled_libnfs(
         cc = host_compiler(arch)
         version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True)
         compiler = version.stdout.splitlines()[0]
-    key = hashlib.sha256(
-        "\n".join(
-            [libnfs_sources.SOURCE.tar_sha256, COMPILE_SCRIPT_SHA256, arch, path, compiler]
-        ).encode()
-    ).hexdigest()[:16]
-    cached = cache / f"{libnfs_sources.LIBNFS_SONAME}-{arch}-{key}"
+    cached = cache / f"{libnfs_sources.LIBNFS_SONAME}-{arch}-{library_key(arch, path, compiler)}"
     origin = f"libnfs {libnfs_sources.SOURCE.version} compiled on the {path} path ({compiler})"
     if cached.is_file():
         return cached.read_bytes(), f"{origin}; from the build cache ({cached.name})"

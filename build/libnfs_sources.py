@@ -66,7 +66,11 @@ def tar_stream_sha256(path: Path) -> str:
     """sha256 of the tar stream inside ``path`` (.tar, .tar.gz or .tar.xz)."""
     with open(path, "rb") as raw:
         magic = raw.read(6)
-    opener = gzip.open if magic[:2] == b"\x1f\x8b" else lzma.open if magic == b"\xfd7zXZ\0" else open
+    opener = open
+    if magic[:2] == b"\x1f\x8b":
+        opener = gzip.open
+    elif magic == b"\xfd7zXZ\0":
+        opener = lzma.open
     h = hashlib.sha256()
     try:
         with opener(path, "rb") as f:  # type: ignore[operator]
@@ -89,18 +93,21 @@ def _check(path: Path, pin: SourcePin) -> None:
 def fetch_source(
     cache: Path, source_cache: Path | None = None, pin: SourcePin = SOURCE, url: str | None = None
 ) -> Path:
-    """The pinned source archive, verified: from ``source_cache``, the download cache or upstream."""
+    """The pinned source archive, verified: from ``source_cache``, the cache or upstream."""
     source_cache = source_cache or (
         Path(os.environ["LIBNFS_SOURCE_CACHE"]) if os.environ.get("LIBNFS_SOURCE_CACHE") else None
     )
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / pin.filename
     if source_cache is not None:
         given = source_cache / pin.filename
         if not given.is_file():
             raise SourceError(f"the source cache {source_cache} holds no {pin.filename}")
         _check(given, pin)  # never deleted: it is the caller's
-        return given
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / pin.filename
+        if given.resolve() != path.resolve():
+            shutil.copyfile(given, path.with_name(path.name + ".part"))
+            path.with_name(path.name + ".part").replace(path)
+        return path
     if path.is_file():
         _check(path, pin)
         return path
@@ -159,4 +166,3 @@ def manifest_component(pin: SourcePin = SOURCE) -> dict[str, object]:
             {"name": "nfs-sidecar:git-commit", "value": pin.commit},
         ],
     }
-
