@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Publish the notifications in the failure queue to the topic again, once the cause is fixed.
 
-The failure queue holds either Lambda on-failure destination records (direct SNS delivery: the SNS
-event is in ``requestPayload``, the reason in ``responsePayload``) or SNS envelopes (the
-dead-letter queue of the SQS delivery mode). Each notification is published again with its
+The failure queue holds Lambda on-failure destination records (direct SNS delivery: the SNS event
+is in ``requestPayload``, the reason in ``responsePayload``) and SNS envelopes: those the SQS
+delivery mode's queue gave up on, and those SNS could not deliver at all (the subscription's
+dead-letter queue, in both modes; SNS names the reason in the ``ErrorMessage`` message
+attribute). Each notification is published again with its
 original publish time and message id as message attributes, so it keeps its place in the order:
 a redriven old notification never replaces a sidecar written for a newer one.
 
@@ -66,16 +68,21 @@ def _from_envelope(envelope: dict[str, Any], reason: str) -> Failed:
     )
 
 
-def failed_notifications(body: str) -> list[Failed]:
-    """The notifications in one failure-queue message; ValueError if it is neither shape."""
+def failed_notifications(body: str, attributes: dict[str, Any] | None = None) -> list[Failed]:
+    """The notifications in one failure-queue message (its body and SQS message attributes);
+    ValueError if it is neither shape."""
+    undelivered = ((attributes or {}).get("ErrorMessage") or {}).get("StringValue")
     try:
         record = json.loads(body)
         if "requestPayload" in record:  # Lambda on-failure destination record
             response = record.get("responsePayload") or {}
             reason = f"{response.get('errorType', '?')}: {response.get('errorMessage', '?')}"
             return [_from_envelope(r["Sns"], reason) for r in record["requestPayload"]["Records"]]
-        if record.get("Type") == "Notification":  # an SNS envelope from the SQS mode's DLQ
-            return [_from_envelope(record, "failed in the queue (see the function's log)")]
+        if record.get("Type") == "Notification":  # an SNS envelope
+            if undelivered:  # the subscription's dead-letter queue: SNS could not deliver it
+                return [_from_envelope(record, f"SNS could not deliver it: {undelivered}")]
+            reason = "failed in the delivery queue (see the function's log for its message id)"
+            return [_from_envelope(record, reason)]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a failure record or SNS envelope: {exc!r}") from None
     raise ValueError("not a failure record or SNS envelope")
@@ -95,7 +102,11 @@ def redrive(
     seen: set[str] = set()
     while limit is None or published < limit:
         batch = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            VisibilityTimeout=60,
+            MessageAttributeNames=["All"],
         ).get("Messages", [])
         fresh = [m for m in batch if m["MessageId"] not in seen]
         if not fresh:
@@ -103,7 +114,7 @@ def redrive(
         for message in fresh:
             seen.add(message["MessageId"])
             try:
-                notes = failed_notifications(message["Body"])
+                notes = failed_notifications(message["Body"], message.get("MessageAttributes"))
             except ValueError as exc:
                 print(f"left in the queue: {message['MessageId']}: {exc}", file=sys.stderr)
                 skipped += 1
