@@ -399,3 +399,22 @@ run "sqs_concurrency_above_reserved" {
   }
   expect_failures = [aws_lambda_event_source_mapping.this]
 }
+
+run "sqs_timeout_too_short_for_the_nfs_timeout" {
+  command = plan
+  variables {
+    delivery       = "sqs"
+    timeout        = 10
+    nfs_timeout_ms = 5000
+  }
+  expect_failures = [check.sqs_time_budget]
+}
+
+run "sqs_timeout_covers_the_nfs_timeout" {
+  command = plan
+  variables {
+    delivery       = "sqs"
+    timeout        = 2
+    nfs_timeout_ms = 500
+  }
+}
