@@ -4,8 +4,7 @@
 The failure queue holds Lambda on-failure destination records (direct SNS delivery: the SNS event
 is in ``requestPayload``, the reason in ``responsePayload``) and SNS envelopes: those the SQS
 delivery mode's queue gave up on, and those SNS could not deliver at all (the subscription's
-dead-letter queue, in both modes; SNS names the reason in the ``ErrorMessage`` message
-attribute). Each notification is published again with its
+dead-letter queue, in both modes). Each notification is published again with its
 original publish time and message id as message attributes, so it keeps its place in the order:
 a redriven old notification never replaces a sidecar written for a newer one.
 
@@ -68,10 +67,15 @@ def _from_envelope(envelope: dict[str, Any], reason: str) -> Failed:
     )
 
 
-def failed_notifications(body: str, attributes: dict[str, Any] | None = None) -> list[Failed]:
-    """The notifications in one failure-queue message (its body and SQS message attributes);
-    ValueError if it is neither shape."""
-    undelivered = ((attributes or {}).get("ErrorMessage") or {}).get("StringValue")
+# An SNS envelope carries no reason: the function's log has one if it ever ran for the message.
+ENVELOPE_REASON = (
+    "not delivered by SNS, or given up on by the delivery queue: the function's log has the"
+    " reason if it ran for this message id"
+)
+
+
+def failed_notifications(body: str) -> list[Failed]:
+    """The notifications in one failure-queue message; ValueError if it is neither shape."""
     try:
         record = json.loads(body)
         if "requestPayload" in record:  # Lambda on-failure destination record
@@ -79,10 +83,7 @@ def failed_notifications(body: str, attributes: dict[str, Any] | None = None) ->
             reason = f"{response.get('errorType', '?')}: {response.get('errorMessage', '?')}"
             return [_from_envelope(r["Sns"], reason) for r in record["requestPayload"]["Records"]]
         if record.get("Type") == "Notification":  # an SNS envelope
-            if undelivered:  # the subscription's dead-letter queue: SNS could not deliver it
-                return [_from_envelope(record, f"SNS could not deliver it: {undelivered}")]
-            reason = "failed in the delivery queue (see the function's log for its message id)"
-            return [_from_envelope(record, reason)]
+            return [_from_envelope(record, ENVELOPE_REASON)]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a failure record or SNS envelope: {exc!r}") from None
     raise ValueError("not a failure record or SNS envelope")
@@ -102,11 +103,7 @@ def redrive(
     seen: set[str] = set()
     while limit is None or published < limit:
         batch = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=1,
-            VisibilityTimeout=60,
-            MessageAttributeNames=["All"],
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
         ).get("Messages", [])
         fresh = [m for m in batch if m["MessageId"] not in seen]
         if not fresh:
@@ -114,7 +111,7 @@ def redrive(
         for message in fresh:
             seen.add(message["MessageId"])
             try:
-                notes = failed_notifications(message["Body"], message.get("MessageAttributes"))
+                notes = failed_notifications(message["Body"])
             except ValueError as exc:
                 print(f"left in the queue: {message['MessageId']}: {exc}", file=sys.stderr)
                 skipped += 1
