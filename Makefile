@@ -5,9 +5,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# Extra interpreters the function is tested under (Lambda runtimes 3.11-3.13), where present.
+# The Lambda Python runtimes the function supports (the Terraform module's var.runtime; a test keeps
+# the two equal). `make test` runs the function tests under each: EXTRA_PYTHONS if given, else the
+# newest pyenv interpreter of each version.
+LAMBDA_PYTHONS := 3.12 3.13
 PYENV_ROOT ?= $(HOME)/.pyenv
-EXTRA_PYTHONS ?= $(wildcard $(PYENV_ROOT)/versions/3.12.*/bin/python3 $(PYENV_ROOT)/versions/3.13.*/bin/python3)
+EXTRA_PYTHONS ?= $(foreach v,$(LAMBDA_PYTHONS),$(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(v).*/bin/python3))))
 # checkov (Terraform static analysis) lives in its own venv: it pins many packages of its own.
 CHECKOV_VENV    ?= .venv-checkov
 CHECKOV_VERSION ?= 3.3.30
@@ -26,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## create the dev virtualenv (.venv)
 
 .PHONY: deps
-deps: ## install system packages the tests need (nfs-ganesha, rpcbind, libnfs; uses apt)
+deps: ## install system packages the tests and the host build need (nfs-ganesha, rpcbind, cmake, gcc + cross gcc; uses apt)
 	scripts/install-system-deps.sh
 
 .PHONY: lint
@@ -40,24 +43,38 @@ test: deps lint checkov build localstack ## everything: lint, unit + NFS + Terra
 	$(MAKE) test-pythons
 
 .PHONY: test-pythons
-test-pythons: ## run the function tests under the other Lambda Python versions present (pyenv)
-	@set -e; for py in $(EXTRA_PYTHONS); do \
+test-pythons: ## run the function tests under each supported Lambda Python version found; say which were not (CI: fail)
+	@set -e; tested=""; for py in $(EXTRA_PYTHONS); do \
 	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	  echo "== function tests under Python $$v ($$py)"; \
 	  [ -x .venv-$$v/bin/pytest ] || { $$py -m venv .venv-$$v && .venv-$$v/bin/pip install -q 'pytest>=8,<10'; }; \
 	  .venv-$$v/bin/python -m pytest -q tests/function; \
-	done
+	  tested="$$tested $$v"; \
+	done; \
+	missing=""; for v in $(LAMBDA_PYTHONS); do \
+	  case " $$tested " in *" $$v "*) ;; *) missing="$$missing $$v" ;; esac; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "!! NOT TESTED under the supported Lambda Python$$missing: no interpreter found." \
+	    "Install it (pyenv install 3.x, or uv python install 3.x) or pass EXTRA_PYTHONS='/path/python3 ...'"; \
+	  if [ "$(CI)" = true ]; then exit 1; fi; \
+	else \
+	  echo "== the function passed its tests under every supported Lambda Python:$$tested"; \
+	fi
 
 # The Lambda zip. BUILD_IN=auto builds in a container when docker/podman answers, on the host
-# otherwise. The build itself needs only python3 (3.11+), no venv.
+# otherwise. The build itself needs only python3 (3.11+), no venv, and a C toolchain on the host
+# path (make deps). It takes libnfs's pinned source from LIBNFS_SOURCE_CACHE (a folder holding
+# libnfs-<version>.tar.gz) when set, else downloads it from GitHub; our machines keep a copy in a
+# sibling shared/vendor folder. The build verifies it either way.
 ARCH        ?= x86_64
 BUILD_IN    ?= auto
-# host path only: deb = the pinned Debian libnfs13 package; system = this machine's libnfs.so.13
-LIBNFS_FROM ?= deb
+LIBNFS_SOURCE_CACHE ?= $(abspath $(dir $(firstword $(wildcard ../shared/vendor/libnfs-*.tar.gz))))
+export LIBNFS_SOURCE_CACHE
 
 .PHONY: build
-build: ## build dist/nfs-sidecar-<version>-<arch>.zip + .sha256 (ARCH=x86_64|arm64, BUILD_IN=auto|container|host)
-	$(PYTHON) build/build.py --arch $(ARCH) --build-in $(BUILD_IN) --libnfs-from $(LIBNFS_FROM) --out dist
+build: ## build dist/nfs-sidecar-<version>-<arch>.zip + .sha256 + .cdx.json (ARCH=x86_64|arm64, BUILD_IN=auto|container|host)
+	$(PYTHON) build/build.py --arch $(ARCH) --build-in $(BUILD_IN) --out dist
 
 .PHONY: build-all
 build-all: ## build the zips for both architectures (x86_64 and arm64)

@@ -1,30 +1,37 @@
-"""Builds the Lambda zip: dist/nfs-sidecar-<version>-<arch>.zip and its .sha256.
+"""Builds the Lambda zip: dist/nfs-sidecar-<version>-<arch>.zip, its .sha256 and its SBOM.
 
-The zip holds the contents of function/ (lambda_function.py, nfs_sidecar/) and lib/libnfs.so.13
-for the target architecture. Two ways to get that library, behind --build-in:
+The zip holds the contents of function/ (lambda_function.py, nfs_sidecar/), lib/libnfs.so.17
+compiled for the target architecture from libnfs's pinned source release (libnfs_sources.py),
+libnfs's licence texts (licenses/libnfs/) and a CycloneDX manifest of what it bundles
+(sbom.cdx.json, also written beside the zip as <zip stem>.cdx.json).
 
-- container: compiles libnfs 4.0.0 from its pinned, checksummed source release inside an official
-  AWS SAM build image for the Lambda runtime (Amazon Linux 2023), with docker or podman;
-- host: takes it from Debian 12's pinned, checksummed libnfs13 package (or, with
-  --libnfs-from system, from this machine's own libnfs.so.13), compiling nothing.
+One compile recipe (compile-libnfs.sh) serves two paths, behind --build-in:
+
+- container: inside the AWS SAM build image for the runtime (Amazon Linux 2023), with docker or
+  podman, natively for the target (arm64 under QEMU on x86_64);
+- host: with this machine's C compiler, natively or with Debian's aarch64 cross compiler.
 
 auto (the default) picks container when a container engine answers, host otherwise, and says why.
-Every library is checked before it is zipped (architecture, glibc <= the runtime's, nothing outside
-libc: see elf_check.py).
+The compiled library is cached by its inputs (source pin, recipe, architecture, compiler or image),
+and checked before it is zipped (architecture, glibc <= the oldest supported runtime's, nothing
+outside libc: see elf_check.py).
 
 Usage: python3 build/build.py [--arch x86_64|arm64] [--build-in auto|container|host] [--out dist]
+                              [--cache DIR] [--source-cache DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes.util
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 if sys.version_info < (3, 11):  # noqa: UP036  (run by the system python3, maybe older)
@@ -40,11 +47,19 @@ ROOT = Path(__file__).resolve().parent.parent
 ARCHES = ("x86_64", "arm64")
 DOCKER_PLATFORM = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 UNAME_MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
-# The SAM build image for the function's runtime (python3.12 on Amazon Linux 2023), pinned to one
-# release; multi-arch, the platform picks x86_64 or arm64. Override with $BUILD_IMAGE.
-BUILD_IMAGE = "public.ecr.aws/sam/build-python3.12:1.142.1-20250701194731"
+COMPILE_SCRIPT = Path(__file__).resolve().with_name("compile-libnfs.sh")
+COMPILE_SCRIPT_SHA256 = hashlib.sha256(COMPILE_SCRIPT.read_bytes()).hexdigest()
+# The SAM build image of the function's runtime (python3.12, Amazon Linux 2023), pinned to one
+# release, by its single-architecture tag for each architecture (<release>-x86_64 / -arm64; the
+# bare tag is a multi-arch manifest whose entries have gone stale before). Override: $BUILD_IMAGE.
+BUILD_IMAGES = {
+    "x86_64": "public.ecr.aws/sam/build-python3.12:1.142.1-20250701194731-x86_64",
+    "arm64": "public.ecr.aws/sam/build-python3.12:1.142.1-20250701194731-arm64",
+}
 ENGINES = ("docker", "podman")
 ENGINE_PROBE_TIMEOUT_S = 20
+LICENCE_DIR = "licenses/libnfs"
+SBOM_NAME = "sbom.cdx.json"
 
 
 class BuildError(RuntimeError):
@@ -105,72 +120,81 @@ def choose_build_path(requested: str) -> tuple[str, str | None, str]:
 # --- getting libnfs ----------------------------------------------------------------------------
 
 
-def libnfs_from_deb(arch: str, cache: Path) -> tuple[bytes, str]:
-    deb = libnfs_sources.fetch_deb(arch, cache)
-    return libnfs_sources.library_from_deb(deb, arch), f"Debian package {deb.name} (sha256 ok)"
+def host_compiler(arch: str) -> str:
+    """The C compiler the host path uses for ``arch``: native gcc, or Debian's cross compiler."""
+    machine = UNAME_MACHINE[arch]
+    cc = "gcc" if machine == os.uname().machine else f"{machine}-linux-gnu-gcc"
+    if shutil.which(cc) is None:
+        cross = " gcc-aarch64-linux-gnu libc6-dev-arm64-cross" if cc != "gcc" else ""
+        raise BuildError(
+            f"no {cc} to compile libnfs for {arch} on the host: apt-get install cmake make gcc"
+            f"{cross} (scripts/install-system-deps.sh does), or build in a container"
+        )
+    return cc
 
 
-def libnfs_from_system(arch: str) -> tuple[bytes, str]:
-    native = {"x86_64": "x86_64", "aarch64": "arm64"}.get(os.uname().machine)
-    if native != arch:
-        raise BuildError(f"--libnfs-from system only works for this machine's arch ({native})")
-    candidates = [
-        Path(f"/usr/lib/{libnfs_sources.DEBIAN_MULTIARCH[arch]}/{libnfs_sources.LIBNFS_SONAME}"),
-        Path(f"/usr/lib64/{libnfs_sources.LIBNFS_SONAME}"),
-        Path(f"/usr/lib/{libnfs_sources.LIBNFS_SONAME}"),
-    ]
-    for path in candidates:
-        if path.exists():
-            return path.resolve().read_bytes(), f"this machine's {path} -> {path.resolve().name}"
-    raise BuildError(
-        f"no system {libnfs_sources.LIBNFS_SONAME} (find_library says "
-        f"{ctypes.util.find_library('nfs')!r}); "
-        "install libnfs13 (apt-get install libnfs13) or use the pinned package (--libnfs-from deb)"
-    )
+def library_key(arch: str, path: str, compiler: str) -> str:
+    """What the compiled bytes depend on: source pin, recipe, target, path and compiler/image."""
+    inputs = [libnfs_sources.SOURCE.tar_sha256, COMPILE_SCRIPT_SHA256, arch, path, compiler]
+    return hashlib.sha256("\n".join(inputs).encode()).hexdigest()[:16]
 
 
-def libnfs_in_container(arch: str, engine: str, cache: Path) -> tuple[bytes, str]:
-    tarball = libnfs_sources.fetch_source(cache)
-    image = os.environ.get("BUILD_IMAGE", BUILD_IMAGE)
+def compiled_libnfs(
+    arch: str, path: str, engine: str | None, tarball: Path, cache: Path
+) -> tuple[bytes, str]:
+    """libnfs compiled from ``tarball`` for ``arch``; cached by everything the bytes depend on."""
+    if path == "container":
+        assert engine is not None
+        compiler = build_image(arch)
+    else:
+        cc = host_compiler(arch)
+        version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True)
+        compiler = version.stdout.splitlines()[0]
+    cached = cache / f"{libnfs_sources.LIBNFS_SONAME}-{arch}-{library_key(arch, path, compiler)}"
+    origin = f"libnfs {libnfs_sources.SOURCE.version} compiled on the {path} path ({compiler})"
+    if cached.is_file():
+        return cached.read_bytes(), f"{origin}; from the build cache ({cached.name})"
     with tempfile.TemporaryDirectory(prefix="libnfs-out-") as out:
-        command = container_command(engine, image, arch, tarball, Path(out))
+        if path == "container":
+            assert engine is not None
+            command = container_command(engine, compiler, arch, tarball, Path(out))
+            env = None
+        else:
+            command = ["bash", str(COMPILE_SCRIPT), str(tarball), out, UNAME_MACHINE[arch]]
+            env = {**os.environ, "CC": cc}
         print("$ " + " ".join(command), flush=True)
-        result = subprocess.run(command)
+        result = subprocess.run(command, env=env)
         if result.returncode != 0:
             hint = ""
-            if UNAME_MACHINE[arch] != os.uname().machine:
+            if path == "container" and UNAME_MACHINE[arch] != os.uname().machine:
                 hint = (
                     f" (building {arch} on {os.uname().machine} needs QEMU: "
                     "docker run --privileged --rm tonistiigi/binfmt --install all)"
                 )
-            raise BuildError(f"the container build failed (exit {result.returncode}){hint}")
+            raise BuildError(f"compiling libnfs failed (exit {result.returncode}){hint}")
         built = Path(out) / libnfs_sources.LIBNFS_SONAME
         if not built.is_file():
-            raise BuildError(f"the container build made no {built.name}")
-        return built.read_bytes(), f"compiled from {tarball.name} (sha256 ok) in {image}" + (
-            f" ({digest})" if (digest := image_digest(engine, image)) else ""
-        )
+            raise BuildError(f"the compile made no {built.name}")
+        library = built.read_bytes()
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_name(cached.name + ".part")
+    partial.write_bytes(library)
+    partial.replace(cached)
+    return library, origin
 
 
-def image_digest(engine: str, image: str) -> str:
-    """The pulled image's repository digest (to pin it by), or "" when the engine does not say."""
-    inspect = subprocess.run(
-        [engine, "image", "inspect", "--format", "{{index .RepoDigests 0}}", image],
-        capture_output=True,
-        text=True,
-    )
-    return inspect.stdout.strip() if inspect.returncode == 0 else ""
+def build_image(arch: str) -> str:
+    return os.environ.get("BUILD_IMAGE") or BUILD_IMAGES[arch]
 
 
 def container_command(engine: str, image: str, arch: str, tarball: Path, out: Path) -> list[str]:
-    script = Path(__file__).resolve().with_name("compile-libnfs.sh")
     # Docker's root is the host's: hand the output back to us. Podman (rootless) maps its root to
     # us already.
     owner = ["-e", f"HOST_UID={os.getuid()}", "-e", f"HOST_GID={os.getgid()}"]
     return [
         engine, "run", "--rm",
         "--platform", DOCKER_PLATFORM[arch],
-        "-v", f"{script}:/opt/build/compile-libnfs.sh:ro",
+        "-v", f"{COMPILE_SCRIPT}:/opt/build/compile-libnfs.sh:ro",
         "-v", f"{tarball.resolve()}:/opt/build/{tarball.name}:ro",
         "-v", f"{out}:/opt/out",
         *(owner if engine == "docker" else []),
@@ -196,8 +220,43 @@ def check_library(content: bytes, arch: str) -> None:
     glibc = ".".join(map(str, info.newest_glibc or ()))
     print(
         f"checked {libnfs_sources.LIBNFS_SONAME}: {arch}, needs {', '.join(info.needed)}, "
-        f"newest GLIBC_{glibc} (runtime has {'.'.join(map(str, elf_check.RUNTIME_GLIBC))})"
+        f"newest GLIBC_{glibc} (oldest supported runtime has "
+        f"{'.'.join(map(str, elf_check.RUNTIME_GLIBC))})"
     )
+
+
+def sbom(version: str, arch: str, library: bytes) -> bytes:
+    """A CycloneDX 1.5 manifest of what the zip bundles; the same inputs give the same bytes."""
+    library_sha256 = hashlib.sha256(library).hexdigest()
+    component = libnfs_sources.manifest_component()
+    component["properties"] = [  # type: ignore[index]
+        *component["properties"],  # type: ignore[misc]
+        {"name": "nfs-sidecar:file", "value": f"lib/{libnfs_sources.LIBNFS_SONAME}"},
+        {"name": "nfs-sidecar:file-sha256", "value": library_sha256},
+        {"name": "nfs-sidecar:architecture", "value": arch},
+    ]
+    document = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "serialNumber": "urn:uuid:"
+        + str(uuid.uuid5(uuid.NAMESPACE_URL, f"nfs-sidecar/{version}/{arch}/{library_sha256}")),
+        "version": 1,
+        "metadata": {
+            "component": {
+                "type": "application",
+                "bom-ref": f"nfs-sidecar@{version}",
+                "name": "nfs-sidecar",
+                "version": version,
+                "description": f"AWS Lambda deployment package ({arch})",
+            }
+        },
+        "components": [component],
+        "dependencies": [
+            {"ref": f"nfs-sidecar@{version}", "dependsOn": [component["bom-ref"]]},
+            {"ref": component["bom-ref"], "dependsOn": []},
+        ],
+    }
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
 
 
 def build(
@@ -206,36 +265,37 @@ def build(
     out_dir: Path,
     function_dir: Path,
     cache: Path,
-    libnfs_from: str = "deb",
+    source_cache: Path | None = None,
 ) -> Path:
     started = time.monotonic()
     if not (function_dir / "lambda_function.py").is_file():
         raise BuildError(f"{function_dir}/lambda_function.py not found: nothing to package")
     path, engine, why = choose_build_path(build_in)
     print(f"build path: {path} ({why})")
-    if path == "container" and libnfs_from != "deb":
-        print(f"(--libnfs-from {libnfs_from} applies to the host path only: ignored)")
-    if path == "container":
-        assert engine is not None
-        library, origin = libnfs_in_container(arch, engine, cache)
-    elif libnfs_from == "system":
-        library, origin = libnfs_from_system(arch)
-    else:
-        library, origin = libnfs_from_deb(arch, cache)
+    tarball = libnfs_sources.fetch_source(cache, source_cache)
+    library, origin = compiled_libnfs(arch, path, engine, tarball, cache)
     print(f"libnfs: {origin}")
     check_library(library, arch)
 
+    version = project_version(ROOT / "pyproject.toml")
+    manifest = sbom(version, arch, library)
     entries = [
         (name, file.read_bytes()) for name, file in lambda_zip.function_files(function_dir).items()
     ]
     entries.append((f"lib/{libnfs_sources.LIBNFS_SONAME}", library))
-    zip_path = out_dir / zip_name(project_version(ROOT / "pyproject.toml"), arch)
+    entries += [
+        (f"{LICENCE_DIR}/{name}", text)
+        for name, text in libnfs_sources.licence_texts(tarball).items()
+    ]
+    entries.append((SBOM_NAME, manifest))
+    zip_path = out_dir / zip_name(version, arch)
     lambda_zip.write_zip(zip_path, entries)
     sha_file = lambda_zip.write_sha256(zip_path)
+    zip_path.with_suffix(".cdx.json").write_bytes(manifest)
     digest = sha_file.read_text().split()[0]
     print(
         f"wrote {zip_path} ({zip_path.stat().st_size} bytes, {len(entries)} files, "
-        f"sha256 {digest}) in {time.monotonic() - started:.1f} s"
+        f"sha256 {digest}) and its SBOM in {time.monotonic() - started:.1f} s"
     )
     return zip_path
 
@@ -244,23 +304,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=ARCHES, default="x86_64")
     parser.add_argument("--build-in", choices=("auto", "container", "host"), default="auto")
-    parser.add_argument(
-        "--libnfs-from",
-        choices=("deb", "system"),
-        default="deb",
-        help="host path only: the pinned Debian package (default) or this machine's",
-    )
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
     parser.add_argument("--function-dir", type=Path, default=ROOT / "function")
     parser.add_argument(
         "--cache",
         type=Path,
         default=ROOT / ".tmp" / "build-cache",
-        help="downloads, kept and re-verified by sha256 on every build",
+        help="downloads and compiled libraries, re-verified on every build",
+    )
+    parser.add_argument(
+        "--source-cache",
+        type=Path,
+        default=None,
+        help="a folder holding the pinned libnfs source archive (default: $LIBNFS_SOURCE_CACHE, "
+        "else download it)",
     )
     args = parser.parse_args(argv)
     try:
-        build(args.arch, args.build_in, args.out, args.function_dir, args.cache, args.libnfs_from)
+        build(args.arch, args.build_in, args.out, args.function_dir, args.cache, args.source_cache)
     except (BuildError, libnfs_sources.SourceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,84 +1,101 @@
 #!/usr/bin/env bash
-# Compiles libnfs from its release tarball into one stripped shared library, OUT_DIR/libnfs.so.13.
+# Compiles libnfs from its source release into one stripped shared library, OUT_DIR/libnfs.so.17,
+# that needs nothing but libc: multithreading, TLS (GnuTLS) and Kerberos (GSSAPI) are left out.
 #
-# Runs inside an Amazon Linux 2023 Lambda build image (build/build.py starts it with docker or podman,
-# BUILD_IN=container), so the library links against the runtime's own glibc (2.34). Works on any
-# Linux with a C toolchain and autotools too; it installs missing tools only with dnf/microdnf/yum.
+# The one compile recipe of both build paths (build/build.py):
+# - container: runs inside the Amazon Linux 2023 Lambda build image, natively for the target
+#   (arm64 under QEMU), so the library links against the runtime's own glibc;
+# - host: runs on this machine, natively for its own architecture or with Debian's cross compiler
+#   (gcc-aarch64-linux-gnu) for arm64 on x86_64.
+# It installs missing tools only with dnf/microdnf/yum (the container); elsewhere it names them.
 #
-# Usage: compile-libnfs.sh SOURCE_TARBALL OUT_DIR EXPECTED_MACHINE
-#   SOURCE_TARBALL    libnfs-4.0.0.tar.gz (already checked against its pinned sha256 by build.py)
-#   OUT_DIR           where libnfs.so.13 is written
-#   EXPECTED_MACHINE  `uname -m` the library is for: x86_64 or aarch64
-# Env: HOST_UID/HOST_GID: chown the output to them (the container runs as root).
+# Usage: compile-libnfs.sh SOURCE_TARBALL OUT_DIR TARGET_MACHINE
+#   SOURCE_TARBALL  libnfs-<version>.tar(.gz) (already checked against its pin by build.py)
+#   OUT_DIR         where libnfs.so.17 is written
+#   TARGET_MACHINE  `uname -m` of the target: x86_64 or aarch64
+# Env: CC: the C compiler (default: gcc natively, TARGET_MACHINE-linux-gnu-gcc across);
+#      HOST_UID/HOST_GID: chown the output to them (a container runs as root).
 set -euo pipefail
 
 if [ $# -ne 3 ]; then
-  sed -n '2,14p' "$0" >&2
+  sed -n '2,17p' "$0" >&2
   exit 2
 fi
-src=$1 out=$2 expected_machine=$3
-soname=libnfs.so.13
+src=$1 out=$2 target=$3
+soname=libnfs.so.17
 
 machine=$(uname -m)
-if [ "$machine" != "$expected_machine" ]; then
-  echo "error: this machine is $machine, the library is for $expected_machine" >&2
-  echo "  (for another architecture under docker, register QEMU first:" >&2
-  echo "   docker run --privileged --rm tonistiigi/binfmt --install arm64)" >&2
-  exit 1
+cross=()
+if [ "$machine" = "$target" ]; then
+  cc=${CC:-gcc}
+  strip=strip
+else
+  cc=${CC:-$target-linux-gnu-gcc}
+  strip=${cc%gcc}strip
+  cross=(-DCMAKE_SYSTEM_NAME=Linux "-DCMAKE_SYSTEM_PROCESSOR=$target")
 fi
 
-# tool -> the package that has it (Amazon Linux names)
-declare -A package_of=(
-  [gcc]=gcc [make]=make [autoreconf]=autoconf [automake]=automake [libtoolize]=libtool
-  [tar]=tar [gzip]=gzip [strip]=binutils
-)
+# tool -> the Amazon Linux package that has it
+declare -A package_of=([cmake]=cmake [make]=make [tar]=tar [gzip]=gzip [gcc]=gcc [strip]=binutils)
 missing=()
-for tool in "${!package_of[@]}"; do
-  command -v "$tool" >/dev/null || missing+=("${package_of[$tool]}")
+for tool in cmake make tar gzip "$cc" "$strip"; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   installer=$(command -v dnf || command -v microdnf || command -v yum || true)
-  if [ -z "$installer" ]; then
-    echo "error: missing ${missing[*]} and no dnf/microdnf/yum to install them with" >&2
+  if [ -z "$installer" ] || [ ${#cross[@]} -gt 0 ]; then
+    echo "error: missing ${missing[*]}; on Debian/Ubuntu: apt-get install cmake make gcc binutils" \
+      "(for arm64 on x86_64 also gcc-aarch64-linux-gnu libc6-dev-arm64-cross), or run" \
+      "scripts/install-system-deps.sh" >&2
     exit 1
   fi
-  echo "== installing ${missing[*]}"
-  "$installer" install -y "${missing[@]}" >/dev/null
+  packages=()
+  for tool in "${missing[@]}"; do packages+=("${package_of[$tool]}"); done
+  echo "== installing ${packages[*]}"
+  "$installer" install -y "${packages[@]}" >/dev/null
 fi
 
-echo "== toolchain: $(gcc --version | head -1); $(ldd --version 2>&1 | head -1)"
+echo "== toolchain: $($cc --version | head -1); cmake $(cmake --version | head -1 | cut -d' ' -f3)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-tar -xzf "$src" -C "$work" --strip-components=1
+mkdir "$work/src"
+tar -xf "$src" -C "$work/src" --strip-components=1
 cd "$work"
 
-echo "== autoreconf"
-autoreconf -fi >/dev/null 2>&1 || autoreconf -fi # quiet unless it fails
-echo "== configure"
-# No debug info and no build paths in the binary: the same tarball and image give the same bytes.
-CFLAGS="-O2 -g0 -ffile-prefix-map=$work=." ./configure --prefix=/usr --disable-static \
-  --disable-utils --disable-examples --disable-werror >configure.out 2>&1 || {
-  tail -50 configure.out >&2
+# Upstream's CMake sets SOVERSION 17.0.0 (soname libnfs.so.17.0.0); its autotools build, and so
+# any distribution package, names the ABI libnfs.so.17. Use that soname.
+grep -q '^set(SOVERSION 17.0.0 CACHE' src/CMakeLists.txt || {
+  echo "error: src/CMakeLists.txt no longer sets SOVERSION 17.0.0: review this recipe" >&2
   exit 1
 }
-echo "== make"
-make -j"$(nproc)" >make.out 2>&1 || {
-  tail -50 make.out >&2
+sed -i 's/^set(SOVERSION 17.0.0 CACHE/set(SOVERSION 17 CACHE/' src/CMakeLists.txt
+
+echo "== cmake"
+# No debug info, no build paths: the same source and compiler give the same bytes, wherever built.
+flags="-O2 -g0 -ffile-prefix-map=$work=."
+cmake -S src -B obj "${cross[@]}" -DCMAKE_C_COMPILER="$cc" \
+  -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="$flags -DNDEBUG" \
+  -DBUILD_SHARED_LIBS=ON -DENABLE_MULTITHREADING=OFF \
+  -DENABLE_TESTS=OFF -DENABLE_UTILS=OFF -DENABLE_EXAMPLES=OFF -DENABLE_DOCUMENTATION=OFF \
+  -DCMAKE_DISABLE_FIND_PACKAGE_GnuTLS=ON -DCMAKE_DISABLE_FIND_PACKAGE_GSSAPI=ON \
+  >cmake.out 2>&1 || {
+  tail -50 cmake.out >&2
   exit 1
 }
-make install DESTDIR="$work/root" >install.out 2>&1 || {
-  tail -50 install.out >&2
+echo "== build"
+cmake --build obj -j"$(nproc)" >build.out 2>&1 || {
+  tail -50 build.out >&2
   exit 1
 }
 
-built=$(find "$work/root" -name "$soname" | head -1)
-if [ -z "$built" ]; then
-  echo "error: the build made no $soname; it made: $(find "$work/root" -name 'libnfs.so*' -printf '%f ')" >&2
+built=obj/lib/$soname
+if [ ! -e "$built" ]; then
+  echo "error: the build made no $soname; it made: $(find obj -name 'libnfs.so*' -printf '%f ')" >&2
   exit 1
 fi
 mkdir -p "$out"
 cp -L "$built" "$out/$soname"
-strip --strip-unneeded "$out/$soname"
+"$strip" --strip-unneeded "$out/$soname"
 chmod 0755 "$out/$soname"
 if [ -n "${HOST_UID:-}" ]; then
   chown "$HOST_UID:${HOST_GID:-$HOST_UID}" "$out/$soname"

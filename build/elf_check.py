@@ -20,8 +20,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Amazon Linux 2023's glibc; the python3.12+ Lambda runtimes run on it.
-RUNTIME_GLIBC = (2, 34)
+# The glibc of each Lambda runtime the Terraform module accepts (var.runtime; a test keeps the two
+# lists equal). Both run on Amazon Linux 2023. python3.11 (Amazon Linux 2, glibc 2.26) is not
+# offered: the container build compiles against Amazon Linux 2023's glibc.
+RUNTIME_GLIBCS = {"python3.12": (2, 34), "python3.13": (2, 34)}
+# A bundled library must run on the oldest of them.
+RUNTIME_GLIBC = min(RUNTIME_GLIBCS.values())
 
 E_MACHINE = {"x86_64": 62, "arm64": 183}
 # Beside libc, the dynamic loader may be named in DT_NEEDED; it is part of glibc.

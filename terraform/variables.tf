@@ -99,8 +99,8 @@ variable "runtime" {
   default     = "python3.12"
 
   validation {
-    condition     = contains(["python3.11", "python3.12", "python3.13"], var.runtime)
-    error_message = "runtime must be one of python3.11, python3.12, python3.13 (the runtimes the function is tested on)."
+    condition     = contains(["python3.12", "python3.13"], var.runtime)
+    error_message = "runtime must be python3.12 or python3.13 (Amazon Linux 2023: the runtimes the bundled libnfs is built and tested for)."
   }
 }
 

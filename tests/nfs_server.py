@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GANESHA = "ganesha.nfsd"
-INSTALL_HINT = "run `make deps` (apt-get install nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-dev)"
+INSTALL_HINT = "run `make deps` (apt-get install nfs-ganesha nfs-ganesha-vfs rpcbind)"
 
 EXPORT_BLOCK = """
 EXPORT {{

@@ -21,8 +21,10 @@ from typing import Any
 
 from . import metrics
 from .config import LOG_LEVELS, Config
-from .libnfs import BADHANDLE, STALE, NfsClient, NfsConnectionError, NfsStatusError
 from .message import InvalidMessage, Notification, from_envelope, from_sqs_body
+from .nfs3_xdr import BADHANDLE, STALE
+from .nfs_client import NfsClient
+from .nfs_errors import NfsConnectionError, NfsStatusError
 from .sidecar import Outcome, SidecarWriter
 
 MAX_LOCK_WAIT_S = 10.0

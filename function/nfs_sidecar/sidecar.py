@@ -30,8 +30,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .libnfs import EXIST, NOENT, Entry, NfsClient, NfsError, NfsStatusError, Pending
 from .message import Notification, sidecar_location
+from .nfs3_xdr import EXIST, NOENT
+from .nfs_client import Entry, NfsClient
+from .nfs_errors import NfsError, NfsStatusError
+from .rpc_engine import Pending
 
 FORMAT_VERSION = 1
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # far above what a 256 KiB message produces

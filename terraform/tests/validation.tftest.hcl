@@ -37,7 +37,7 @@ run "architecture_unknown" {
 run "runtime_unsupported" {
   command = plan
   variables {
-    runtime = "python3.10"
+    runtime = "python3.11"
   }
   expect_failures = [var.runtime]
 }

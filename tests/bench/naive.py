@@ -54,8 +54,8 @@ class Entry:
 def _lib() -> ctypes.CDLL:
     lib = load_libnfs()
     lib.nfs_stat64.argtypes = [c_void_p, c_char_p, POINTER(nfs_stat_64)]
-    lib.nfs_create.argtypes = [c_void_p, c_char_p, c_int, c_int, POINTER(c_void_p)]
-    lib.nfs_write.argtypes = [c_void_p, c_void_p, c_uint64, c_char_p]
+    lib.nfs_open2.argtypes = [c_void_p, c_char_p, c_int, c_int, POINTER(c_void_p)]
+    lib.nfs_write.argtypes = [c_void_p, c_void_p, c_char_p, c_uint64]  # libnfs 6+: buf, count
     return lib
 
 
@@ -75,9 +75,9 @@ def write_sidecar_naive(url: str, note: Notification, suffix: str, timeout_ms: i
         content = render(note, Entry(st))  # type: ignore[arg-type]
         fh = c_void_p()
         path = f"/{folder}/{sidecar}".encode()
-        if lib.nfs_create(ctx, path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, byref(fh)):
+        if lib.nfs_open2(ctx, path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, byref(fh)):
             raise RuntimeError(f"create: {lib.nfs_get_error(ctx)}")
-        if lib.nfs_write(ctx, fh, len(content), content) != len(content):
+        if lib.nfs_write(ctx, fh, content, len(content)) != len(content):
             raise RuntimeError(f"write: {lib.nfs_get_error(ctx)}")
         if lib.nfs_close(ctx, fh):
             raise RuntimeError(f"close: {lib.nfs_get_error(ctx)}")

@@ -8,6 +8,7 @@ Environment: BENCH_MESSAGES (per side, default 600), BENCH_BLOCK (messages per i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from nfs_sidecar.handler import Handler
 from nfs_sidecar.message import from_envelope
 from tests.bench.naive import write_sidecar_naive
 from tests.bench.rpc_counter import RpcCounter
+from tests.bundled_libnfs import load_bundled_libnfs
 from tests.nfs_server import NfsServer, rpc_null_ok
 
 SUFFIX = "-sidecar.json"
@@ -186,6 +188,7 @@ def report(title: str, latencies: dict[str, list[float]], rpcs: dict) -> None:
 def main() -> int:
     total = int(os.environ.get("BENCH_MESSAGES", "600"))
     block = int(os.environ.get("BENCH_BLOCK", "50"))
+    library = load_bundled_libnfs()  # both sides run on the zip's own libnfs
     with (
         tempfile.TemporaryDirectory(prefix="nfs-sidecar-bench-") as tmp,
         NfsServer(Path(tmp)) as server,
@@ -213,7 +216,8 @@ def main() -> int:
 
     print(
         f"\nnfs-sidecar benchmark: {total} messages per side, nfs-ganesha on this machine, "
-        f"files two folders deep, Python {sys.version.split()[0]}"
+        f"files two folders deep, Python {sys.version.split()[0]}, the zip's libnfs "
+        f"({library.name}, sha256 {hashlib.sha256(library.read_bytes()).hexdigest()[:12]})"
     )
     print(
         "function = warm handler (one mount, cached folder handles, pipelined RPCs, atomic "

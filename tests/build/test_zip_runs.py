@@ -4,7 +4,7 @@ As in Lambda: the handler is imported from the unpacked folder by a bare interpr
 -S`: no site packages, no PYTHONPATH), in an empty environment but for PATH and the function's
 NFS_* settings (no LD_LIBRARY_PATH), as an unprivileged user (nobody). This machine's own libnfs is
 hidden from the process (a /dev/null bind mount in a private mount namespace), so only the zip's
-lib/libnfs.so.13 can serve it; the process's memory map shows which file was loaded.
+lib/libnfs.so.17 can serve it; the process's memory map shows which file was loaded.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def test_unpacked_zip_writes_a_sidecar_as_an_unprivileged_user(
     report = json.loads(run.stdout.strip().splitlines()[-1])
 
     # It ran unprivileged, on the zip's own libnfs, with this machine's out of reach.
-    bundled = str(task_dir / "lib" / "libnfs.so.13")
+    bundled = str(task_dir / "lib" / "libnfs.so.17")
     assert report["uid"] != 0
     assert report["libnfs_loaded"] == bundled
     assert report["libnfs_mapped"] == [bundled]

@@ -13,6 +13,7 @@ from typing import Any
 
 from nfs_sidecar.config import Config
 from nfs_sidecar.handler import Handler
+from tests.bundled_libnfs import bundled_library
 from tests.nfs_server import Export, NfsServer
 
 FUNCTION_DIR = Path(__file__).resolve().parents[2] / "function"
@@ -109,7 +110,7 @@ import json, os, sys
 sys.path.insert(0, sys.argv[1])
 import lambda_function
 from nfs_sidecar import libnfs
-libnfs.load_libnfs()
+libnfs.load_libnfs(sys.argv[3])
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 try:
     result = lambda_function.lambda_handler(json.loads(sys.argv[2]), None)
@@ -121,7 +122,14 @@ except Exception as exc:
 
 def run_unprivileged(config: Config, event: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-c", UNPRIVILEGED, str(FUNCTION_DIR), json.dumps(event)],
+        [
+            sys.executable,
+            "-c",
+            UNPRIVILEGED,
+            str(FUNCTION_DIR),
+            json.dumps(event),
+            str(bundled_library()),
+        ],
         env={**env_for(config), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nfs_sidecar.libnfs import MountError, NfsConnectionError
+from nfs_sidecar.nfs_errors import MountError, NfsConnectionError
 from tests.function.helpers import config_for, handler_for, run_unprivileged, sns_event
 from tests.nfs_server import NfsServer
 

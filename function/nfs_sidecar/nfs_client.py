@@ -1,0 +1,316 @@
+"""A small NFSv3 client: libnfs's high-level API mounts, then NFSv3 RPCs work on file handles.
+
+Mounting goes through libnfs (portmapper or explicit ports, MOUNT, AUTH_SYS). The file operations
+are then single NFSv3 RPCs on the mount's RPC context (rpc_engine.py): they take file handles, so a
+warm client resolves a folder once instead of walking the path on every call, and independent
+calls share one round trip.
+
+libnfs's own resilience is switched off (no retransmission, no reconnect): a lost connection or a
+timeout surfaces at once as ``NfsConnectionError``, and the caller decides whether to mount again.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+from ctypes import byref, c_void_p
+from dataclasses import dataclass
+
+from .libnfs import load_libnfs
+from .nfs3_xdr import (
+    FILE_SYNC,
+    GUARDED,
+    NF3DIR,
+    NF3REG,
+    UNCHECKED,
+    CREATE3args,
+    CREATE3res,
+    LINK3args,
+    LOOKUP3args,
+    LOOKUP3res,
+    READ3args,
+    READ3res,
+    REMOVE3args,
+    RENAME3args,
+    WRITE3args,
+    WRITE3res,
+    createhow3,
+    diropargs3,
+    nfs_fh3,
+    nfstime3,
+    opaque,
+    post_op_attr,
+    set_u32,
+)
+from .nfs_errors import MountError, NfsError
+from .rpc_engine import Pending, RpcEngine
+
+
+@dataclass(frozen=True)
+class Attributes:
+    type: int
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    fileid: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type == NF3DIR
+
+    @property
+    def is_regular(self) -> bool:
+        return self.type == NF3REG
+
+
+@dataclass(frozen=True)
+class Entry:
+    fh: bytes
+    attributes: Attributes | None
+
+
+def _ns(t: nfstime3) -> int:
+    return t.seconds * 1_000_000_000 + t.nseconds
+
+
+def _attributes(attrs: post_op_attr) -> Attributes | None:
+    if not attrs.attributes_follow:
+        return None
+    a = attrs.attributes
+    return Attributes(
+        a.type, a.mode, a.uid, a.gid, a.size, a.fileid, _ns(a.atime), _ns(a.mtime), _ns(a.ctime)
+    )
+
+
+def _fh_bytes(fh: nfs_fh3) -> bytes:
+    return ctypes.string_at(fh.data_val, fh.data_len)
+
+
+def _fh(fh: bytes) -> nfs_fh3:
+    buf = ctypes.create_string_buffer(fh, len(fh))
+    # ctypes keeps ``buf`` alive through the cast, and through any struct this is copied into.
+    return nfs_fh3(len(fh), ctypes.cast(buf, c_void_p))
+
+
+def _dirop(dir_fh: bytes, name: str) -> diropargs3:
+    return diropargs3(_fh(dir_fh), name.encode())
+
+
+def _no_result(_data: int) -> None:
+    return None
+
+
+class NfsClient(RpcEngine):
+    """One NFSv3 mount. Not thread-safe: one per execution environment."""
+
+    def __init__(
+        self,
+        server: str,
+        export: str,
+        *,
+        nfs_port: int | None = None,
+        mount_port: int | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        timeout_ms: int = 5000,
+    ) -> None:
+        super().__init__(load_libnfs(), server, timeout_ms)
+        self.export = export
+        self._ctx = self.lib.nfs_init_context()
+        if not self._ctx:
+            raise NfsError("nfs_init_context failed (out of memory?)")
+        try:
+            self._mount(nfs_port, mount_port, uid, gid)
+        except BaseException:
+            self.close()
+            raise
+
+    # --- mount ---
+
+    def _mount(
+        self, nfs_port: int | None, mount_port: int | None, uid: int | None, gid: int | None
+    ) -> None:
+        lib, ctx = self.lib, self._ctx
+        lib.nfs_set_timeout(ctx, self.timeout_ms)  # bounds every synchronous call below
+        # A broken connection or a timeout is the caller's to handle: libnfs must neither
+        # reconnect nor resend behind our back (its defaults emulate a "hard" mount).
+        lib.nfs_set_autoreconnect(ctx, 0)
+        lib.nfs_set_retrans(ctx, 0)
+        if uid is not None:
+            lib.nfs_set_uid(ctx, uid)
+        if gid is not None:
+            lib.nfs_set_gid(ctx, gid)
+        query = ["version=3"]
+        if nfs_port:
+            query.append(f"nfsport={nfs_port}")
+        if mount_port:
+            query.append(f"mountport={mount_port}")
+        url = f"nfs://{self.server}{self.export}?{'&'.join(query)}"
+        parsed = lib.nfs_parse_url_dir(ctx, url.encode())
+        if not parsed:
+            raise MountError(f"bad NFS URL {url}: {self._error() or 'cannot parse it'}")
+        try:
+            started = time.monotonic()
+            if lib.nfs_mount(ctx, parsed.contents.server, parsed.contents.path) != 0:
+                raise MountError(self._mount_failure(time.monotonic() - started))
+        finally:
+            lib.nfs_destroy_url(parsed)
+        root = c_void_p()
+        if lib.nfs_open(ctx, b"/", os.O_RDONLY, byref(root)) != 0:
+            raise MountError(f"cannot open the root of {self.export}: {self._error()}")
+        fh = lib.nfs_get_fh(root).contents
+        self.root = ctypes.string_at(fh.val, fh.len)
+        if lib.nfs_close(ctx, root) != 0:
+            raise MountError(f"cannot close the root of {self.export}: {self._error()}")
+        self.writemax = int(lib.nfs_get_writemax(ctx)) or 65536
+        self.readmax = int(lib.nfs_get_readmax(ctx)) or 65536
+        self._rpc = lib.nfs_get_rpc_context(ctx)
+
+    def _mount_failure(self, elapsed: float) -> str:
+        error = self._error()
+        where = f"{self.server}:{self.export}"
+        if "timed out" in error or elapsed * 1000 >= self.timeout_ms * 0.9:
+            return f"mount {where}: no answer within {self.timeout_ms} ms ({error})"
+        if not error and os.geteuid() != 0:
+            # Rejected without a MOUNT status or a transport error (libnfs gives no text): what
+            # a server does to a client on a non-privileged source port when it only admits
+            # privileged ones (VAST's default).
+            return (
+                f"mount {where} refused without a reason; this client runs unprivileged, so "
+                "its source port is above 1023: the server must accept non-privileged ports (VAST: "
+                "`vtool vsettings set NFS_ALLOW_INSECURE_PORTS=true`; Linux/ganesha: `insecure` / "
+                "PrivilegedPort = false), and the export must allow this client"
+            )
+        return f"mount {where} failed: {error or 'no reason given'}"
+
+    def _error(self) -> str:
+        """libnfs's last error text; "" when it has none."""
+        raw = self.lib.nfs_get_error(self._ctx)
+        return raw.decode(errors="replace") if raw else ""
+
+    # --- NFSv3 procedures, each returning a Pending ---
+
+    def lookup(self, dir_fh: bytes, name: str) -> Pending:
+        """LOOKUP: the handle and attributes of ``name`` in a folder -> Entry."""
+
+        def parse(data: int) -> Entry:
+            res = LOOKUP3res.from_address(data)
+            return Entry(_fh_bytes(res.object), _attributes(res.obj_attributes))
+
+        return self.send(
+            f"LOOKUP {name}", "rpc_nfs3_lookup_task", LOOKUP3args(_dirop(dir_fh, name)), parse
+        )
+
+    def create(
+        self, dir_fh: bytes, name: str, mode: int = 0o644, exclusive: bool = True
+    ) -> Pending:
+        """CREATE (GUARDED: fails NFS3ERR_EXIST if ``name`` exists) -> Entry of the new file."""
+        how = createhow3(GUARDED if exclusive else UNCHECKED)
+        how.u.obj_attributes.mode = set_u32(1, mode)
+
+        def parse(data: int) -> Entry:
+            res = CREATE3res.from_address(data)
+            if not res.obj.handle_follows:
+                raise NfsError(f"CREATE {name}: server returned no file handle")
+            return Entry(_fh_bytes(res.obj.handle), _attributes(res.obj_attributes))
+
+        return self.send(
+            f"CREATE {name}",
+            "rpc_nfs3_create_task",
+            CREATE3args(_dirop(dir_fh, name), how),
+            parse,
+        )
+
+    def write(self, fh: bytes, offset: int, data: bytes) -> Pending:
+        """WRITE with FILE_SYNC: on stable storage when the reply comes -> bytes written."""
+        buf = ctypes.create_string_buffer(data, len(data))
+        args = WRITE3args(
+            _fh(fh), offset, len(data), FILE_SYNC, opaque(len(data), ctypes.cast(buf, c_void_p))
+        )
+
+        def parse(res_address: int) -> int:
+            res = WRITE3res.from_address(res_address)
+            if res.committed != FILE_SYNC:
+                raise NfsError(f"WRITE: server committed {res.committed}, not FILE_SYNC")
+            return int(res.count)
+
+        # libnfs 7 sends ``buf`` in place: it must live until the reply.
+        return self.send(f"WRITE {len(data)} bytes", "rpc_nfs3_write_task", args, parse, keep=buf)
+
+    def read(self, fh: bytes, offset: int, count: int) -> Pending:
+        """READ -> (data, eof); the data is received straight into a buffer of ours."""
+        buf = ctypes.create_string_buffer(count)
+
+        def parse(data: int) -> tuple[bytes, bool]:
+            res = READ3res.from_address(data)
+            return buf.raw[: min(res.count, count)], bool(res.eof)
+
+        return self.send(
+            f"READ {count} bytes",
+            "rpc_nfs3_read_task",
+            READ3args(_fh(fh), offset, count),
+            parse,
+            buf,
+            count,
+            keep=buf,
+        )
+
+    def rename(self, from_dir: bytes, from_name: str, to_dir: bytes, to_name: str) -> Pending:
+        """RENAME: atomically replaces ``to_name`` if it exists."""
+        args = RENAME3args(_dirop(from_dir, from_name), _dirop(to_dir, to_name))
+        return self.send(
+            f"RENAME {from_name} -> {to_name}", "rpc_nfs3_rename_task", args, _no_result
+        )
+
+    def link(self, fh: bytes, dir_fh: bytes, name: str) -> Pending:
+        """LINK: a new name for a file; fails NFS3ERR_EXIST if ``name`` exists (never replaces)."""
+        return self.send(
+            f"LINK {name}",
+            "rpc_nfs3_link_task",
+            LINK3args(_fh(fh), _dirop(dir_fh, name)),
+            _no_result,
+        )
+
+    def remove(self, dir_fh: bytes, name: str) -> Pending:
+        return self.send(
+            f"REMOVE {name}", "rpc_nfs3_remove_task", REMOVE3args(_dirop(dir_fh, name)), _no_result
+        )
+
+    # --- whole-file helpers ---
+
+    def write_all(self, fh: bytes, data: bytes, *also: Pending) -> None:
+        """Writes ``data`` from offset 0, waiting for ``also`` (calls sent before) as well."""
+        calls = [
+            self.write(fh, offset, data[offset : offset + self.writemax])
+            for offset in range(0, len(data), self.writemax)
+        ] or [self.write(fh, 0, b"")]
+        self.wait(*also, *calls)
+        written = sum(int(call.result()) for call in calls)  # type: ignore[call-overload]
+        if written != len(data):
+            raise NfsError(f"WRITE: short write, {written} of {len(data)} bytes")
+
+    def read_all(self, fh: bytes, size_hint: int, limit: int) -> bytes:
+        """Reads a whole file of at most ``limit`` bytes (more is an error)."""
+        chunks: list[bytes] = []
+        offset = 0
+        while True:
+            count = min(self.readmax, max(size_hint - offset, 0) + 1, limit + 1 - offset)
+            data, eof = self.call(self.read(fh, offset, count))  # type: ignore[misc]
+            chunks.append(data)
+            offset += len(data)
+            if offset > limit:
+                raise NfsError(f"READ: file larger than {limit} bytes")
+            if eof or not data:
+                return b"".join(chunks)
+
+    def close(self) -> None:
+        """Drops the connection; calls still queued are cancelled (their callbacks still run)."""
+        ctx, self._ctx = self._ctx, None
+        if ctx:
+            self.lib.nfs_destroy_context(ctx)
+        self.forget_pending()

@@ -1,0 +1,176 @@
+"""Many RPCs in flight on one libnfs RPC context, serviced by one poll loop with a hard deadline.
+
+A call is queued with an ``rpc_nfs3_*_task`` function and comes back as a ``Pending``; ``wait``
+services the socket until the calls it is given have their replies. Replies are matched to
+their ``Pending`` through the private-data token the callback receives, and decoded inside the
+callback, while libnfs's reply buffer is still valid.
+
+The engine keeps each call's arguments (file handles, names, WRITE data, the READ buffer) alive
+until its reply: libnfs 7 sends WRITE data and receives READ data in place, without copying. After
+a transport error or a timeout the engine is ``broken``: its owner must destroy the context (which
+cancels what is still queued) and connect again.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import select
+import time
+from collections.abc import Callable
+
+from .libnfs import (
+    RPC_CB,
+    RPC_STATUS_CANCEL,
+    RPC_STATUS_SUCCESS,
+    RPC_STATUS_TIMEOUT,
+)
+from .nfs3_xdr import NFS3_OK, Status
+from .nfs_errors import NfsConnectionError, NfsError, NfsStatusError, NfsTimeout
+
+# Wake at least this often so libnfs can expire its own per-call timeouts.
+POLL_SLICE_S = 0.1
+
+
+class Pending:
+    """One RPC in flight; ``result()`` returns its value or raises its error."""
+
+    __slots__ = ("_keep", "done", "error", "parse", "value", "what")
+
+    def __init__(self, what: str, parse: Callable[[int], object], keep: object) -> None:
+        self.what, self.parse, self._keep = what, parse, keep
+        self.done = False
+        self.value: object = None
+        self.error: NfsError | None = None
+
+    def result(self) -> object:
+        if not self.done:
+            raise NfsError(f"{self.what}: no reply yet")
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class RpcEngine:
+    """Sends NFSv3 calls on an RPC context and waits for their replies, within ``timeout_ms``."""
+
+    def __init__(self, lib: ctypes.CDLL, server: str, timeout_ms: int) -> None:
+        self.lib, self.server, self.timeout_ms = lib, server, timeout_ms
+        self.broken: str | None = None
+        self.rpc_count = 0
+        self._rpc: int | None = None  # set by the owner once connected
+        self._pending: dict[int, Pending] = {}
+        self._unwaited: list[Pending] = []
+        self._poller = select.poll()
+        self._tokens = itertools.count(1)
+        self._callback = RPC_CB(self._on_reply)  # must outlive the context
+
+    def _on_reply(self, _rpc: int, status: int, data: int, private: int) -> None:
+        pending = self._pending.pop(private or 0, None)
+        if pending is None:
+            return  # a call we gave up on
+        try:
+            if status == RPC_STATUS_SUCCESS:
+                code = Status.from_address(data).status
+                if code == NFS3_OK:
+                    pending.value = pending.parse(data)
+                else:
+                    pending.error = NfsStatusError(pending.what, code)
+            elif status == RPC_STATUS_TIMEOUT:
+                pending.error = NfsTimeout(f"{pending.what}: timed out")
+            elif status == RPC_STATUS_CANCEL:
+                pending.error = NfsConnectionError(f"{pending.what}: cancelled")
+            else:
+                text = ctypes.string_at(data).decode(errors="replace") if data else "RPC error"
+                pending.error = NfsConnectionError(f"{pending.what}: {text}")
+        except Exception as exc:  # never let an exception cross into C
+            pending.error = NfsError(f"{pending.what}: cannot decode reply: {exc!r}")
+        pending.done = True
+
+    def send(
+        self,
+        what: str,
+        task: str,
+        args: ctypes.Structure,
+        parse: Callable[[int], object],
+        *leading: object,
+        keep: object = None,
+    ) -> Pending:
+        """Queues ``task(rpc, cb, *leading, &args, token)``; ``keep`` lives until the reply."""
+        if self.broken:
+            raise NfsConnectionError(f"{what}: connection unusable ({self.broken})")
+        pending = Pending(what, parse, (args, keep))
+        token = next(self._tokens)
+        self._pending[token] = pending
+        queue = getattr(self.lib, task)
+        pdu = queue(self._rpc, self._callback, *leading, ctypes.byref(args), token)
+        if not pdu:
+            del self._pending[token]
+            self.broken = self._rpc_error()
+            raise NfsConnectionError(f"{what}: cannot queue: {self.broken}")
+        self.rpc_count += 1
+        return pending
+
+    def wait(self, *calls: Pending) -> None:
+        """Services the connection until every call has its reply; bounded by the timeout."""
+        self._service_until(
+            lambda: all(call.done for call in calls),
+            lambda: ", ".join(c.what for c in calls if not c.done),
+        )
+        for call in calls:
+            if isinstance(call.error, NfsConnectionError):
+                self.broken = str(call.error)
+
+    def call(self, pending: Pending) -> object:
+        self.wait(pending)
+        return pending.result()
+
+    def send_without_waiting(self, *calls: Pending) -> None:
+        """Puts the calls on the wire and returns: their replies are read by later waits.
+
+        For cleanup whose outcome changes nothing for the caller; failures are collected in
+        ``take_unwaited_errors`` as the replies come in.
+        """
+        self._unwaited.extend(calls)
+        self._service_until(
+            lambda: not self.lib.rpc_which_events(self._rpc) & select.POLLOUT,
+            lambda: "sending " + ", ".join(c.what for c in calls),
+        )
+
+    def take_unwaited_errors(self) -> list[NfsError]:
+        done = [call for call in self._unwaited if call.done]
+        self._unwaited = [call for call in self._unwaited if not call.done]
+        return [call.error for call in done if call.error is not None]
+
+    def _service_until(self, finished: Callable[[], bool], waiting: Callable[[], str]) -> None:
+        deadline = time.monotonic() + self.timeout_ms / 1000
+        # Send what is queued at once, without a poll first. Servicing with no events still
+        # lets libnfs run its scan for calls past their own timeout.
+        revents = self.lib.rpc_which_events(self._rpc) & select.POLLOUT
+        while True:
+            if self.lib.rpc_service(self._rpc, revents) < 0:
+                self.broken = self._rpc_error()
+                raise NfsConnectionError(f"{self.server}: {self.broken}")
+            if finished():
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.broken = f"no reply within {self.timeout_ms} ms"
+                raise NfsTimeout(f"{waiting()}: {self.broken} from {self.server}")
+            fd = self.lib.rpc_get_fd(self._rpc)
+            if fd < 0:
+                self.broken = "not connected"
+                raise NfsConnectionError(f"{self.server}: {self.broken}")
+            self._poller.register(fd, self.lib.rpc_which_events(self._rpc))
+            ready = self._poller.poll(min(remaining, POLL_SLICE_S) * 1000)
+            revents = ready[0][1] if ready else 0
+
+    def _rpc_error(self) -> str:
+        raw = self.lib.rpc_get_error(self._rpc)
+        return raw.decode(errors="replace") if raw else "RPC failure"
+
+    def forget_pending(self) -> None:
+        """After the context is destroyed: no reply will come for what was in flight."""
+        self.broken = self.broken or "closed"
+        self._pending.clear()
+        self._unwaited.clear()
