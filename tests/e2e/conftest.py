@@ -31,6 +31,7 @@ TIMINGS: dict[str, Any] = {}
 # The function timeout the tests deploy with: the SQS visibility timeout is 6x this, and failed
 # messages come back after it (sqs_max_receive_count times before the failure queue).
 FUNCTION_TIMEOUT_S = 2
+NFS_TIMEOUT_MS = 500
 
 
 def module_default(variable: str) -> int:
@@ -181,6 +182,12 @@ def example_variables(
         "nfs_mount_port": nfs.mount_port,
         "delivery": mode,
         "timeout": FUNCTION_TIMEOUT_S,
+        # Short function timeout, so short NFS steps: an SQS batch starts a record only while
+        # twice this is left.
+        "nfs_timeout_ms": NFS_TIMEOUT_MS,
+        # Alarms evaluated every 10 s (LocalStack evaluates simple metric alarms on their period).
+        "alarm_period_seconds": 10,
+        "alarm_error_burst": 2,
     }
 
 

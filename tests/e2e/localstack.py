@@ -122,6 +122,9 @@ class LocalStack:
             SERVICES=SERVICES,
             LAMBDA_RUNTIME_EXECUTOR=self.executor,
             LAMBDA_RETRY_BASE_DELAY="1",
+            # Queue depths reach CloudWatch every 5 s instead of 60 s: the alarms on them can be
+            # seen changing within a test.
+            SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL="5",
             LOCAL_EXECUTOR_USER=self.lambda_user,
         )
         if self.lambda_root is not None:
