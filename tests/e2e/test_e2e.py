@@ -192,8 +192,15 @@ def test_burst_of_messages(deployment: Deployment, aws: Any, timings: dict[str, 
             wait_for_sidecar(sides[i], timeout=5), path, msg, {"i": i}, deployment.topic_arn
         )
     latencies = sorted(seen[i] - sent[i].at for i in range(BURST))
-    # Nothing else appeared: one sidecar per file, no partial or stray files.
-    produced = sorted(p.name for p in (root / base / "burst").iterdir() if "sidecar" in p.name)
+    # Nothing else appeared: one sidecar per file, no partial or stray files. A temp name goes
+    # with a REMOVE the function sends without waiting for its reply: give it a moment.
+    burst_dir = root / base / "burst"
+    deadline = time.monotonic() + 30
+    while True:
+        produced = sorted(p.name for p in burst_dir.iterdir() if "sidecar" in p.name)
+        if not any(n.endswith(".tmp") for n in produced) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert produced == sorted(f"{i:03d}-sidecar.json" for i in range(BURST))
     p50 = latencies[len(latencies) // 2]
     p99 = latencies[min(len(latencies) - 1, math.ceil(0.99 * len(latencies)) - 1)]
