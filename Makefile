@@ -28,6 +28,14 @@ $(VENV)/.installed: pyproject.toml
 .PHONY: venv
 venv: $(VENV)/.installed ## create the dev virtualenv (.venv)
 
+# ganesha serves its exports only as root, and the Lambda user is switched to from root: say so
+# before minutes of installing rather than as a failure later.
+.PHONY: need-root
+need-root:
+	@[ "$$(id -u)" -eq 0 ] || { echo "error: make $(or $(MAKECMDGOALS),$@) needs root: the local NFS server" \
+	  "(nfs-ganesha) serves its exports only as root, and the tests run the function as the" \
+	  "unprivileged user nobody. Run it as root (e.g. sudo make $(MAKECMDGOALS))." >&2; exit 1; }
+
 .PHONY: deps
 deps: ## install system packages the tests and the host build need (nfs-ganesha, rpcbind, cmake, gcc + cross gcc; uses apt)
 	scripts/install-system-deps.sh
@@ -38,7 +46,7 @@ lint: venv ## ruff check + format check
 	$(VENV)/bin/ruff format --check .
 
 .PHONY: test
-test: deps lint checkov build localstack ## everything: lint, unit + NFS + Terraform + end-to-end tests, under every Python runtime present
+test: need-root deps lint checkov build localstack ## everything: lint, unit + NFS + Terraform + end-to-end tests, under every Python runtime present
 	$(PY) -m pytest
 	$(MAKE) test-pythons
 
@@ -82,7 +90,7 @@ build-all: ## build the zips for both architectures (x86_64 and arm64)
 	$(MAKE) build ARCH=arm64
 
 .PHONY: test-build
-test-build: deps venv ## the build tests alone: both zips, reproducibility, ELF checks, a real run over NFS
+test-build: need-root deps venv ## the build tests alone: both zips, reproducibility, ELF checks, a real run over NFS
 	$(PY) -m pytest tests/build
 
 $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
@@ -104,7 +112,7 @@ tf-docs: ## rewrite the Inputs/Outputs tables of the Terraform READMEs from vari
 	$(PYTHON) scripts/tf_docs.py
 
 .PHONY: bench
-bench: deps venv ## benchmark: warm function vs naive mount-per-message, on a loopback NFS server
+bench: need-root deps venv ## benchmark: warm function vs naive mount-per-message, on a loopback NFS server
 	PYTHONPATH=function:. $(PY) -m tests.bench.run
 
 # End to end: LocalStack (pinned, host mode) in its own venv, with the test Lambda executor that runs
@@ -125,11 +133,11 @@ $(LOCALSTACK_VENV)/.installed: tests/e2e/localstack-requirements.txt $(E2E_EXECU
 localstack: $(LOCALSTACK_VENV)/.installed ## install LocalStack for the e2e tests (own venv .venv-localstack, ~500 MB)
 
 .PHONY: e2e
-e2e: deps venv build localstack ## end to end: the zip deployed by the Terraform example on LocalStack, on a real NFS server (no Docker)
+e2e: need-root deps venv build localstack ## end to end: the zip deployed by the Terraform example on LocalStack, on a real NFS server (no Docker)
 	$(PY) -m pytest tests/e2e
 
 .PHONY: demo
-demo: deps venv build localstack ## start NFS server + LocalStack, deploy, publish a sample; stays up until `make down`
+demo: need-root deps venv build localstack ## start NFS server + LocalStack, deploy, publish a sample; stays up until `make down`
 	$(PY) -m tests.e2e.demo up
 
 .PHONY: demo-publish

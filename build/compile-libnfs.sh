@@ -70,9 +70,19 @@ grep -q '^set(SOVERSION 17.0.0 CACHE' src/CMakeLists.txt || {
 }
 sed -i 's/^set(SOVERSION 17.0.0 CACHE/set(SOVERSION 17 CACHE/' src/CMakeLists.txt
 
+# glibc 2.38+ (Debian 13, Ubuntu 24.04) links strto*() to their C23 variants (__isoc23_strtol@
+# GLIBC_2.38) under _GNU_SOURCE, which libnfs defines: newer than the Lambda runtime's glibc.
+# Bind the classic symbols, which every glibc has; older glibcs bind them anyway.
+cat >compat.h <<'EOF'
+extern long int strtol(const char *, char **, int) __asm__("strtol");
+extern unsigned long int strtoul(const char *, char **, int) __asm__("strtoul");
+extern long long int strtoll(const char *, char **, int) __asm__("strtoll");
+extern unsigned long long int strtoull(const char *, char **, int) __asm__("strtoull");
+EOF
+
 echo "== cmake"
 # No debug info, no build paths: the same source and compiler give the same bytes, wherever built.
-flags="-O2 -g0 -ffile-prefix-map=$work=."
+flags="-O2 -g0 -ffile-prefix-map=$work=. -include $work/compat.h"
 cmake -S src -B obj "${cross[@]}" -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="$flags -DNDEBUG" \
   -DBUILD_SHARED_LIBS=ON -DENABLE_MULTITHREADING=OFF \

@@ -10,7 +10,12 @@ import os
 from nfs_sidecar.config import Config
 from nfs_sidecar.handler import Handler
 
-handler = Handler(Config.from_env(os.environ))
+handler = Handler(
+    Config.from_env(os.environ),
+    # Both set by Lambda: the function's name (the metrics' dimension) and application_log_level.
+    function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+    log_level=os.environ.get("AWS_LAMBDA_LOG_LEVEL"),
+)
 
 
 def lambda_handler(event, context):

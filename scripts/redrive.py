@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Publish the notifications in the failure queue to the topic again, once the cause is fixed.
 
-The failure queue holds either Lambda on-failure destination records (direct SNS delivery: the SNS
-event is in ``requestPayload``, the reason in ``responsePayload``) or SNS envelopes (the
-dead-letter queue of the SQS delivery mode). Each notification is published again with its
+The failure queue holds Lambda on-failure destination records (direct SNS delivery: the SNS event
+is in ``requestPayload``, the reason in ``responsePayload``) and SNS envelopes: those the SQS
+delivery mode's queue gave up on, and those SNS could not deliver at all (the subscription's
+dead-letter queue, in both modes). Each notification is published again with its
 original publish time and message id as message attributes, so it keeps its place in the order:
 a redriven old notification never replaces a sidecar written for a newer one.
 
@@ -66,6 +67,13 @@ def _from_envelope(envelope: dict[str, Any], reason: str) -> Failed:
     )
 
 
+# An SNS envelope carries no reason: the function's log has one if it ever ran for the message.
+ENVELOPE_REASON = (
+    "not delivered by SNS, or given up on by the delivery queue: the function's log has the"
+    " reason if it ran for this message id"
+)
+
+
 def failed_notifications(body: str) -> list[Failed]:
     """The notifications in one failure-queue message; ValueError if it is neither shape."""
     try:
@@ -74,8 +82,8 @@ def failed_notifications(body: str) -> list[Failed]:
             response = record.get("responsePayload") or {}
             reason = f"{response.get('errorType', '?')}: {response.get('errorMessage', '?')}"
             return [_from_envelope(r["Sns"], reason) for r in record["requestPayload"]["Records"]]
-        if record.get("Type") == "Notification":  # an SNS envelope from the SQS mode's DLQ
-            return [_from_envelope(record, "failed in the queue (see the function's log)")]
+        if record.get("Type") == "Notification":  # an SNS envelope
+            return [_from_envelope(record, ENVELOPE_REASON)]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a failure record or SNS envelope: {exc!r}") from None
     raise ValueError("not a failure record or SNS envelope")

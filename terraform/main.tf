@@ -21,8 +21,9 @@ locals {
   }
   environment = merge(
     {
-      NFS_SERVER = var.nfs_server
-      NFS_EXPORT = var.nfs_export
+      NFS_SERVER        = var.nfs_server
+      NFS_EXPORT        = var.nfs_export
+      METRICS_NAMESPACE = var.metrics_namespace
       # A writer's lock must outlive the longest invocation that may still hold it.
       SIDECAR_LOCK_STALE_SECONDS = tostring(coalesce(var.sidecar_lock_stale_seconds, var.timeout + 30))
     },
@@ -44,6 +45,9 @@ locals {
     "tcp-${pair[1]}-${pair[0]}" => { cidr = pair[0], port = pair[1] }
   }
   security_group_ids = var.create_security_group ? [aws_security_group.this[0].id] : var.security_group_ids
+
+  # Who may publish to the created topic: the upstream jobs and the operators.
+  topic_publishers = distinct(concat(var.publisher_arns, var.operator_arns))
 
   sqs_maximum_concurrency = (
     var.sqs_maximum_concurrency != null ? var.sqs_maximum_concurrency :
@@ -73,8 +77,8 @@ resource "aws_sns_topic" "this" {
   }
 }
 
-# Only the named publishers may publish: they are allowed explicitly, and every other principal
-# (including ones whose own IAM policies allow sns:Publish) is denied.
+# Only the named publishers and operators may publish: they are allowed explicitly, and every other
+# principal (including ones whose own IAM policies allow sns:Publish) is denied.
 resource "aws_sns_topic_policy" "this" {
   count = var.create_topic ? 1 : 0
 
@@ -85,7 +89,7 @@ resource "aws_sns_topic_policy" "this" {
       {
         Sid       = "AllowNamedPublishers"
         Effect    = "Allow"
-        Principal = { AWS = var.publisher_arns }
+        Principal = { AWS = local.topic_publishers }
         Action    = "sns:Publish"
         Resource  = aws_sns_topic.this[0].arn
       },
@@ -98,8 +102,8 @@ resource "aws_sns_topic_policy" "this" {
         # Both conditions must hold to deny: the caller is none of the named principals and not in
         # an account named as a whole (arn:aws:iam::<account>:root).
         Condition = { for k, v in {
-          ArnNotEquals    = { "aws:PrincipalArn" = [for a in var.publisher_arns : a if !endswith(a, ":root")] }
-          StringNotEquals = { "aws:PrincipalAccount" = [for a in var.publisher_arns : split(":", a)[4] if endswith(a, ":root")] }
+          ArnNotEquals    = { "aws:PrincipalArn" = [for a in local.topic_publishers : a if !endswith(a, ":root")] }
+          StringNotEquals = { "aws:PrincipalAccount" = [for a in local.topic_publishers : split(":", a)[4] if endswith(a, ":root")] }
         } : k => v if length(values(v)[0]) > 0 }
       },
     ]
@@ -107,7 +111,8 @@ resource "aws_sns_topic_policy" "this" {
 }
 
 ################################################################################
-# Failure queue: on-failure destination (direct) or dead-letter queue (sqs)
+# Failure queue: on-failure destination (direct) or dead-letter queue (sqs), and in both modes the
+# subscription's dead-letter queue (notifications SNS could not deliver at all)
 ################################################################################
 
 resource "aws_sqs_queue" "failure" {
@@ -141,6 +146,34 @@ resource "aws_sqs_queue" "delivery" {
   }) : null
 
   tags = var.tags
+}
+
+# SNS delivers to the subscription's dead-letter queue with the topic's identity; operators may
+# read and delete there to redrive. (The function's role sends its on-failure records by IAM.)
+resource "aws_sqs_queue_policy" "failure" {
+  count = var.create_failure_queue ? 1 : 0
+
+  queue_url = aws_sqs_queue.failure[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [{
+        Sid       = "AllowTopicDeadLetters"
+        Effect    = "Allow"
+        Principal = { Service = "sns.amazonaws.com" }
+        Action    = "sqs:SendMessage"
+        Resource  = aws_sqs_queue.failure[0].arn
+        Condition = { ArnEquals = { "aws:SourceArn" = local.topic_arn } }
+      }],
+      length(var.operator_arns) > 0 ? [{
+        Sid       = "AllowOperatorsToRedrive"
+        Effect    = "Allow"
+        Principal = { AWS = var.operator_arns }
+        Action    = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+        Resource  = aws_sqs_queue.failure[0].arn
+      }] : [],
+    )
+  })
 }
 
 resource "aws_sqs_queue_redrive_allow_policy" "failure" {
@@ -198,6 +231,14 @@ resource "aws_lambda_event_source_mapping" "this" {
   }
 }
 
+# A warning, not an error: the function still works, one record per invocation.
+check "sqs_time_budget" {
+  assert {
+    condition     = !local.sqs || var.timeout * 1000 > 2 * coalesce(var.nfs_timeout_ms, 5000) + 200
+    error_message = "With sqs delivery the function starts a record only while it has twice nfs_timeout_ms (default 5000) left: timeout (${var.timeout} s) leaves room for the first record of each batch only. Raise timeout or lower nfs_timeout_ms."
+  }
+}
+
 ################################################################################
 # Subscription (SNS -> Lambda, or SNS -> SQS)
 ################################################################################
@@ -218,11 +259,14 @@ resource "aws_sns_topic_subscription" "this" {
   endpoint  = local.sqs ? aws_sqs_queue.delivery[0].arn : aws_lambda_function.this.arn
   # The function reads SNS envelopes from SQS bodies: raw delivery must stay off.
   raw_message_delivery = local.sqs ? false : null
+  # What SNS cannot deliver at all (no invoke permission, a key SNS may not use, the endpoint
+  # gone) goes to the failure queue instead of being dropped.
+  redrive_policy = var.create_failure_queue ? jsonencode({ deadLetterTargetArn = aws_sqs_queue.failure[0].arn }) : null
 
   filter_policy       = var.filter_policy
   filter_policy_scope = var.filter_policy == null ? null : var.filter_policy_scope
 
-  depends_on = [aws_lambda_permission.sns, aws_sqs_queue_policy.delivery]
+  depends_on = [aws_lambda_permission.sns, aws_sqs_queue_policy.delivery, aws_sqs_queue_policy.failure]
 
   lifecycle {
     precondition {
@@ -300,7 +344,7 @@ resource "aws_lambda_function" "this" {
     log_format            = "JSON"
     log_group             = aws_cloudwatch_log_group.this.name
     application_log_level = var.log_level
-    system_log_level      = "WARN"
+    system_log_level      = var.system_log_level
   }
 
   tags = var.tags
@@ -369,7 +413,9 @@ resource "aws_vpc_security_group_egress_rule" "nfs" {
 ################################################################################
 
 resource "aws_iam_role" "this" {
-  name = var.name
+  # IAM names are global to the account: a generated suffix keeps two regions' copies apart.
+  name        = var.iam_role_name
+  name_prefix = var.iam_role_name == null ? "${substr(var.name, 0, 37)}-" : null
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{

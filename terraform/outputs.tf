@@ -29,7 +29,7 @@ output "security_group_id" {
 }
 
 output "failure_queue_name" {
-  description = "Name of the SQS failure queue: on-failure destination (direct) or dead-letter queue (sqs). Null when not created."
+  description = "Name of the SQS failure queue: on-failure destination (direct) or dead-letter queue (sqs), and the subscription's dead-letter queue in both. Null when not created."
   value       = one(aws_sqs_queue.failure[*].name)
 }
 
@@ -56,4 +56,19 @@ output "delivery_queue_arn" {
 output "subscription_arn" {
   description = "ARN of the topic subscription (to the function or to the delivery queue)."
   value       = aws_sns_topic_subscription.this.arn
+}
+
+output "alarm_arns" {
+  description = "ARNs of the CloudWatch alarms by key (`failure-queue-not-empty`, `function-errors`, `burst-MountError`, ...; the alarm is named `<name>-<key>`). Empty when `create_alarms` is false."
+  value       = { for key, alarm in aws_cloudwatch_metric_alarm.this : key => alarm.arn }
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (null when `create_dashboard` is false)."
+  value       = one(aws_cloudwatch_dashboard.this[*].dashboard_name)
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of the function's metrics (dimension `FunctionName`; `Failed` also by `ErrorType`)."
+  value       = var.metrics_namespace
 }

@@ -43,14 +43,26 @@ variable "topic_arn" {
 }
 
 variable "publisher_arns" {
-  description = "IAM principals allowed to publish to the created topic: role or user ARNs, or `arn:aws:iam::<account>:root` for a whole account. Every other principal is denied `sns:Publish` by the topic policy. Required when `create_topic` is true."
+  description = "IAM principals allowed to publish to the created topic: the upstream jobs' role or user ARNs, or `arn:aws:iam::<account>:root` for a whole account. Every principal not named here or in `operator_arns` is denied `sns:Publish` by the topic policy. Required when `create_topic` is true."
   type        = list(string)
   nullable    = false
   default     = []
 
   validation {
-    condition     = alltrue([for a in var.publisher_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/.+|user/.+)$", a))])
+    condition     = alltrue([for a in var.publisher_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]+)$", a))])
     error_message = "Each publisher_arns entry must be an IAM role or user ARN, or arn:aws:iam::<account>:root (no wildcards)."
+  }
+}
+
+variable "operator_arns" {
+  description = "IAM principals of the people or tools that operate the pipeline besides the upstream jobs: they may publish to the created topic (a test notification, `scripts/redrive.py`) and receive from and delete in the failure queue (redrive). Same forms as `publisher_arns`. Their own IAM policies must allow the same actions."
+  type        = list(string)
+  nullable    = false
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.operator_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]+)$", a))])
+    error_message = "Each operator_arns entry must be an IAM role or user ARN, or arn:aws:iam::<account>:root (no wildcards)."
   }
 }
 
@@ -152,7 +164,7 @@ variable "log_retention_in_days" {
 }
 
 variable "log_level" {
-  description = "Application log level of the function's JSON logs."
+  description = "Application log level of the function's JSON logs (Lambda's `application_log_level`; the function reads it too). Each message logs one INFO line (`written`, `skipped_older`) or one ERROR line (`failed`) that also carries the message's metrics: above INFO, the metrics of successful messages are dropped with their lines."
   type        = string
   nullable    = false
   default     = "INFO"
@@ -163,29 +175,52 @@ variable "log_level" {
   }
 }
 
+variable "system_log_level" {
+  description = "Level of Lambda's own log lines (`system_log_level`): INFO keeps START and REPORT (duration, billed duration, memory used, init duration) of every invocation; WARN keeps only warnings such as timeouts and out-of-memory."
+  type        = string
+  nullable    = false
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN"], var.system_log_level)
+    error_message = "system_log_level must be one of DEBUG, INFO, WARN."
+  }
+}
+
+variable "iam_role_name" {
+  description = "Name of the function's IAM role. Null: a unique name starting with `name` (IAM names are global to the account, so the same `name` in two regions does not collide)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.iam_role_name == null || can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.iam_role_name))
+    error_message = "iam_role_name must be 1-64 characters of letters, digits and '+=,.@_-', or null."
+  }
+}
+
 ################################################################################
 # NFS and sidecar settings (the function's environment)
 ################################################################################
 
 variable "nfs_server" {
-  description = "NFS server host name or IP address (NFS_SERVER). A VAST VIP or a DNS name of the VIP pool."
+  description = "NFS server host name or IPv4 address (NFS_SERVER). A VAST VIP or a DNS name of the VIP pool."
   type        = string
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9.:_-]+$", var.nfs_server))
-    error_message = "nfs_server must be a host name or an IP address (letters, digits, '.', ':', '-', '_'; no scheme, port or path)."
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$", var.nfs_server))
+    error_message = "nfs_server must be a host name or an IPv4 address: up to 253 letters, digits, '.' and '-', starting with a letter or digit (no scheme, port, path or IPv6)."
   }
 }
 
 variable "nfs_export" {
-  description = "Exported path on the server (NFS_EXPORT), e.g. `/processingresults`."
+  description = "Exported path on the server (NFS_EXPORT), e.g. `/processingresults`: `/` and parts of letters, digits and `._~+-`, up to 1024 characters."
   type        = string
   nullable    = false
 
   validation {
-    condition     = startswith(var.nfs_export, "/") && !can(regex("\\s", var.nfs_export))
-    error_message = "nfs_export must be an absolute export path such as /processingresults (starting with '/', no whitespace)."
+    condition     = length(var.nfs_export) <= 1024 && (var.nfs_export == "/" || (can(regex("^(/[A-Za-z0-9._~+-]+)+/?$", var.nfs_export)) && !contains(split("/", var.nfs_export), "..")))
+    error_message = "nfs_export must be an absolute export path such as /processingresults: parts of letters, digits and '._~+-', no '..', at most 1024 characters."
   }
 }
 
@@ -212,13 +247,13 @@ variable "nfs_mount_port" {
 }
 
 variable "nfs_timeout_ms" {
-  description = "Timeout of each NFS operation in milliseconds (NFS_TIMEOUT_MS). Null: the function's default (5000)."
+  description = "Timeout of each NFS operation in milliseconds (NFS_TIMEOUT_MS), 100-120000. Null: the function's default (5000). In `sqs` delivery a record is only started while the invocation has twice this left."
   type        = number
   default     = null
 
   validation {
-    condition     = var.nfs_timeout_ms == null || try(var.nfs_timeout_ms >= 100 && var.nfs_timeout_ms <= 900000 && floor(var.nfs_timeout_ms) == var.nfs_timeout_ms, false)
-    error_message = "nfs_timeout_ms must be a whole number of milliseconds between 100 and 900000, or null."
+    condition     = var.nfs_timeout_ms == null || try(var.nfs_timeout_ms >= 100 && var.nfs_timeout_ms <= 120000 && floor(var.nfs_timeout_ms) == var.nfs_timeout_ms, false)
+    error_message = "nfs_timeout_ms must be a whole number of milliseconds between 100 and 120000, or null."
   }
 }
 
@@ -245,24 +280,36 @@ variable "nfs_gid" {
 }
 
 variable "sidecar_suffix" {
-  description = "Suffix that replaces the file's extension to name the sidecar (SIDECAR_SUFFIX). Null: the function's default (`-sidecar.json`)."
+  description = "Suffix that replaces the file's extension to name the sidecar (SIDECAR_SUFFIX): 1-64 letters, digits and `_.~+-`. Null: the function's default (`-sidecar.json`)."
   type        = string
   default     = null
 
   validation {
-    condition     = var.sidecar_suffix == null || can(regex("^[^/\\s]+$", var.sidecar_suffix))
-    error_message = "sidecar_suffix must be non-empty and contain no '/' or whitespace."
+    condition     = var.sidecar_suffix == null || can(regex("^[A-Za-z0-9_.~+-]{1,64}$", var.sidecar_suffix))
+    error_message = "sidecar_suffix must be 1-64 characters of letters, digits and '_.~+-'."
   }
 }
 
 variable "sidecar_lock_stale_seconds" {
-  description = "Age in seconds after which another writer may break a writer's lock file (SIDECAR_LOCK_STALE_SECONDS). Must exceed `timeout`. Null: `timeout` + 30."
+  description = "Age in seconds (up to 86400) after which another writer may break a writer's lock file (SIDECAR_LOCK_STALE_SECONDS). Must exceed `timeout`. Null: `timeout` + 30."
   type        = number
   default     = null
 
   validation {
-    condition     = var.sidecar_lock_stale_seconds == null || try(var.sidecar_lock_stale_seconds >= 1 && floor(var.sidecar_lock_stale_seconds) == var.sidecar_lock_stale_seconds, false)
-    error_message = "sidecar_lock_stale_seconds must be a whole number of seconds, or null."
+    condition     = var.sidecar_lock_stale_seconds == null || try(var.sidecar_lock_stale_seconds >= 1 && var.sidecar_lock_stale_seconds <= 86400 && floor(var.sidecar_lock_stale_seconds) == var.sidecar_lock_stale_seconds, false)
+    error_message = "sidecar_lock_stale_seconds must be a whole number of seconds between 1 and 86400, or null."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the function's metrics (METRICS_NAMESPACE; Embedded Metric Format in its log lines): 1-255 letters, digits and `.-_/#: `, not starting with `AWS/`."
+  type        = string
+  nullable    = false
+  default     = "NfsSidecar"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9.\\-_/#: ]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 characters of letters, digits and '.-_/#: ', not starting with AWS/."
   }
 }
 
@@ -425,4 +472,94 @@ variable "sqs_maximum_concurrency" {
     condition     = var.sqs_maximum_concurrency == null || try(var.sqs_maximum_concurrency >= 2 && var.sqs_maximum_concurrency <= 1000 && floor(var.sqs_maximum_concurrency) == var.sqs_maximum_concurrency, false)
     error_message = "sqs_maximum_concurrency must be a whole number between 2 and 1000, or null."
   }
+}
+
+################################################################################
+# Monitoring: alarms and dashboard
+################################################################################
+
+variable "create_alarms" {
+  description = "Create the CloudWatch alarms (see `alarm_arns`): failure queue not empty, delivery queue's oldest message too old (`sqs`), function errors and throttles, asynchronous events dropped and destination delivery failures (`direct`), SNS deliveries failed or not dead-lettered, and a burst of each of `alarm_error_types`."
+  type        = bool
+  nullable    = false
+  default     = true
+}
+
+variable "alarm_actions" {
+  description = "ARNs to notify when an alarm goes to ALARM (e.g. an SNS topic of the on-call team)."
+  type        = list(string)
+  nullable    = false
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.alarm_actions : startswith(a, "arn:")])
+    error_message = "Each alarm_actions entry must be an ARN."
+  }
+}
+
+variable "ok_actions" {
+  description = "ARNs to notify when an alarm returns to OK."
+  type        = list(string)
+  nullable    = false
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.ok_actions : startswith(a, "arn:")])
+    error_message = "Each ok_actions entry must be an ARN."
+  }
+}
+
+variable "alarm_period_seconds" {
+  description = "Period over which each alarm evaluates its metric (one period breaching raises it): 10, 20, 30 or a multiple of 60. AWS's own metrics have one-minute resolution, so keep 60 or more outside tests."
+  type        = number
+  nullable    = false
+  default     = 60
+
+  validation {
+    condition     = contains([10, 20, 30], var.alarm_period_seconds) || (var.alarm_period_seconds >= 60 && var.alarm_period_seconds <= 86400 && var.alarm_period_seconds % 60 == 0)
+    error_message = "alarm_period_seconds must be 10, 20, 30 or a multiple of 60 up to 86400."
+  }
+}
+
+variable "alarm_error_types" {
+  description = "Error types (the function's `error_type`, e.g. `MountError`, `NfsTimeout`) that get an alarm of their own when `alarm_error_burst` or more messages fail with them in one period: a burst of one kind points at the cluster or the network rather than at a publisher."
+  type        = list(string)
+  nullable    = false
+  default     = ["MountError", "NfsTimeout", "NfsConnectionError"]
+
+  validation {
+    condition     = alltrue([for t in var.alarm_error_types : can(regex("^[A-Za-z][A-Za-z0-9_]{0,127}$", t))])
+    error_message = "Each alarm_error_types entry must be an error type name such as MountError."
+  }
+}
+
+variable "alarm_error_burst" {
+  description = "Failed messages of one of `alarm_error_types` in one period that raise its alarm."
+  type        = number
+  nullable    = false
+  default     = 5
+
+  validation {
+    condition     = var.alarm_error_burst >= 1 && floor(var.alarm_error_burst) == var.alarm_error_burst
+    error_message = "alarm_error_burst must be a whole number >= 1."
+  }
+}
+
+variable "delivery_queue_age_alarm_seconds" {
+  description = "`sqs`: age of the delivery queue's oldest message that raises its alarm (messages wait: the function is throttled, failing, or the cluster slow)."
+  type        = number
+  nullable    = false
+  default     = 1800
+
+  validation {
+    condition     = var.delivery_queue_age_alarm_seconds >= 60 && floor(var.delivery_queue_age_alarm_seconds) == var.delivery_queue_age_alarm_seconds
+    error_message = "delivery_queue_age_alarm_seconds must be a whole number of seconds >= 60."
+  }
+}
+
+variable "create_dashboard" {
+  description = "Create a CloudWatch dashboard `<name>-<region>` (dashboards are global to the account): throughput, failures by error type, latency percentiles, NFS calls and reconnects, queue depths, concurrency and the alarms."
+  type        = bool
+  nullable    = false
+  default     = true
 }

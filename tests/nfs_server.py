@@ -5,6 +5,10 @@ One server, two NFSv3 exports, each a local folder the tests can fill directly:
   NFS_ALLOW_INSECURE_PORTS=true);
 - ``secure``: refuses them (VAST's default), so an unprivileged client cannot mount it.
 
+Clients mount an export by its pseudo path (``/open``, ``/secure``; ``Mount_Path_Pseudo``), not by
+the local folder's path: the export path stays short and valid (no spaces, ASCII) wherever the
+folder lives, e.g. in a checkout whose path has a space or a non-ASCII letter in it.
+
 Ports are picked free at start and passed to clients explicitly (no portmapper lookups), so
 several servers can run side by side. ganesha must run as root; with NFSv3 it registers with
 rpcbind, which is started here when it is not already running.
@@ -51,13 +55,21 @@ NFS_CORE_PARAM {{
   NLM_Port = {nlm_port};
   Rquota_Port = {rquota_port};
   Protocols = 3;
+  # NFSv3 clients mount the Pseudo path, which does not depend on where the folder lives.
+  Mount_Path_Pseudo = true;
   Enable_NLM = false;
   Enable_RQUOTA = false;
   Dbus_Name_Prefix = "{dbus_prefix}";
+  # ganesha 6 (Debian 13) exits when it may not set PR_SET_IO_FLUSHER (no CAP_SYS_RESOURCE, as
+  # in containers); ganesha 4 (Debian 12) ignores the unknown setting with a warning.
+  Allow_Set_Io_Flusher_Fail = true;
 }}
 # Graceless: a restart must not block writes for 90 s with NFS3ERR_JUKEBOX.
 NFSv4 {{ Graceless = true; RecoveryRoot = "{recovery}"; }}
 NFS_KRB5 {{ Active_krb5 = false; }}
+# ganesha 6 answers a LOOKUP of a folder replaced behind its back (the tests do that on disk) with
+# the old folder's cached handle unless its directory entries are not cached.
+MDCACHE {{ Dir_Chunk = 0; }}
 """
 
 
@@ -100,8 +112,8 @@ class Export:
 
     @property
     def path(self) -> str:
-        """The export path a client mounts (NFSv3 mounts by the exported folder's path)."""
-        return str(self.local)
+        """The export path a client mounts: the pseudo path (see Mount_Path_Pseudo)."""
+        return f"/{self.name}"
 
 
 class NfsServer:
@@ -109,7 +121,16 @@ class NfsServer:
         if shutil.which(GANESHA) is None:
             raise RuntimeError(f"{GANESHA} not found: {INSTALL_HINT}")
         if os.geteuid() != 0:
-            raise RuntimeError("nfs-ganesha must run as root for its exports to work (run as root)")
+            raise RuntimeError(
+                "nfs-ganesha serves its exports only as root: run the tests and `make demo` as "
+                "root (e.g. `sudo make test`)"
+            )
+        unquotable = sorted({c for c in str(root) if c in '"\\' or not c.isprintable()})
+        if unquotable:
+            raise RuntimeError(
+                f"{root}: ganesha's configuration cannot quote a path with {unquotable} in it; "
+                "use a checkout (or TMPDIR) whose path has none of these"
+            )
         self.root = root
         self.host = host
         self.nfs_port = free_port(host)

@@ -49,6 +49,13 @@ def test_dead_letter_envelope_is_redriven_too() -> None:
     assert json.loads(failed.message)["filename"] == "b.txt"
 
 
+def test_dead_letter_envelope_says_where_the_reason_is() -> None:
+    """SNS envelopes (the subscription's dead-letter queue, the delivery queue's) carry none."""
+    [failed] = redrive.failed_notifications(json.dumps(envelope("c.txt", "m-3")))
+    assert failed.original_message_id == "m-3"
+    assert failed.reason == redrive.ENVELOPE_REASON
+
+
 def test_a_redriven_notification_keeps_its_first_identity_through_two_redrives() -> None:
     first = envelope("a.txt", "m-1", "2026-11-24T10:00:00.000Z")
     [failed] = redrive.failed_notifications(destination_record(first))

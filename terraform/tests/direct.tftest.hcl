@@ -59,13 +59,18 @@ run "defaults" {
     condition = aws_lambda_function.this.environment[0].variables == tomap({
       NFS_SERVER                 = "10.0.8.10"
       NFS_EXPORT                 = "/processingresults"
+      METRICS_NAMESPACE          = "NfsSidecar"
       SIDECAR_LOCK_STALE_SECONDS = "60"
     })
-    error_message = "only the required variables and the lock age (timeout + 30) may be set by default"
+    error_message = "only the required variables, the metrics namespace and the lock age (timeout + 30) may be set by default"
   }
   assert {
     condition     = aws_lambda_function.this.logging_config[0].log_format == "JSON" && aws_lambda_function.this.logging_config[0].log_group == aws_cloudwatch_log_group.this.name
     error_message = "the function must log JSON to its own log group"
+  }
+  assert {
+    condition     = aws_lambda_function.this.logging_config[0].system_log_level == "INFO" && aws_lambda_function.this.logging_config[0].application_log_level == "INFO"
+    error_message = "Lambda's START/REPORT lines (system INFO) and the function's INFO lines must be kept by default"
   }
   assert {
     condition     = aws_cloudwatch_log_group.this.name == "/aws/lambda/sidecar" && aws_cloudwatch_log_group.this.retention_in_days == 30
@@ -168,6 +173,95 @@ run "defaults" {
     error_message = "the role must be assumable by Lambda"
   }
   assert {
+    condition     = aws_iam_role.this.name_prefix == "sidecar-"
+    error_message = "the role's name must be generated from a prefix (IAM names are global: two regions must not collide)"
+  }
+
+  # Subscription dead-letter queue: what SNS cannot deliver goes to the failure queue.
+  assert {
+    condition     = jsondecode(aws_sns_topic_subscription.this.redrive_policy) == { deadLetterTargetArn = aws_sqs_queue.failure[0].arn }
+    error_message = "the subscription must dead-letter to the failure queue"
+  }
+  assert {
+    condition = jsondecode(aws_sqs_queue_policy.failure[0].policy).Statement == [{
+      Sid       = "AllowTopicDeadLetters"
+      Effect    = "Allow"
+      Principal = { Service = "sns.amazonaws.com" }
+      Action    = "sqs:SendMessage"
+      Resource  = aws_sqs_queue.failure[0].arn
+      Condition = { ArnEquals = { "aws:SourceArn" = aws_sns_topic.this[0].arn } }
+    }] && aws_sqs_queue_policy.failure[0].queue_url == aws_sqs_queue.failure[0].id
+    error_message = "only the topic may send to the failure queue (by policy), and nobody else is admitted without operator_arns"
+  }
+
+  # Alarms: every failure path of direct delivery, and a burst of each listed error type.
+  assert {
+    condition = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset([
+      "failure-queue-not-empty", "function-errors", "function-throttles", "sns-notifications-failed",
+      "sns-dead-letter-failed", "async-events-dropped", "destination-delivery-failures",
+      "burst-MountError", "burst-NfsTimeout", "burst-NfsConnectionError",
+    ])
+    error_message = "direct delivery must have its alarms (and no delivery-queue alarm)"
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.this["failure-queue-not-empty"].namespace == "AWS/SQS" &&
+      aws_cloudwatch_metric_alarm.this["failure-queue-not-empty"].metric_name == "ApproximateNumberOfMessagesVisible" &&
+      aws_cloudwatch_metric_alarm.this["failure-queue-not-empty"].dimensions == tomap({ QueueName = "sidecar-failures" }) &&
+      aws_cloudwatch_metric_alarm.this["failure-queue-not-empty"].statistic == "Maximum" &&
+      aws_cloudwatch_metric_alarm.this["failure-queue-not-empty"].comparison_operator == "GreaterThanThreshold" &&
+      aws_cloudwatch_metric_alarm.this["failure-queue-not-empty"].threshold == 0
+    )
+    error_message = "the failure-queue alarm must watch the failure queue's visible messages (> 0)"
+  }
+  assert {
+    condition = alltrue([
+      for k in ["function-errors", "function-throttles", "async-events-dropped", "destination-delivery-failures"] :
+      aws_cloudwatch_metric_alarm.this[k].namespace == "AWS/Lambda" && aws_cloudwatch_metric_alarm.this[k].dimensions == tomap({ FunctionName = "sidecar" }) && aws_cloudwatch_metric_alarm.this[k].statistic == "Sum" && aws_cloudwatch_metric_alarm.this[k].threshold == 1
+    ]) && [for k in ["function-errors", "function-throttles", "async-events-dropped", "destination-delivery-failures"] : aws_cloudwatch_metric_alarm.this[k].metric_name] == ["Errors", "Throttles", "AsyncEventsDropped", "DestinationDeliveryFailures"]
+    error_message = "the Lambda alarms must watch the function's own metrics, one event raising them"
+  }
+  assert {
+    condition = alltrue([
+      for k in ["sns-notifications-failed", "sns-dead-letter-failed"] :
+      aws_cloudwatch_metric_alarm.this[k].namespace == "AWS/SNS" && aws_cloudwatch_metric_alarm.this[k].dimensions == tomap({ TopicName = "sidecar" })
+    ]) && aws_cloudwatch_metric_alarm.this["sns-notifications-failed"].metric_name == "NumberOfNotificationsFailed" && aws_cloudwatch_metric_alarm.this["sns-dead-letter-failed"].metric_name == "NumberOfNotificationsFailedToRedriveToDlq"
+    error_message = "the SNS alarms must watch the topic's failed and not dead-lettered deliveries"
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.this["burst-MountError"].namespace == "NfsSidecar" &&
+      aws_cloudwatch_metric_alarm.this["burst-MountError"].metric_name == "Failed" &&
+      aws_cloudwatch_metric_alarm.this["burst-MountError"].dimensions == tomap({ FunctionName = "sidecar", ErrorType = "MountError" }) &&
+      aws_cloudwatch_metric_alarm.this["burst-MountError"].threshold == 5 &&
+      aws_cloudwatch_metric_alarm.this["burst-MountError"].comparison_operator == "GreaterThanOrEqualToThreshold"
+    )
+    error_message = "the burst alarm must watch the function's Failed metric of that error type"
+  }
+  assert {
+    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.this : a.period == 60 && a.evaluation_periods == 1 && a.treat_missing_data == "notBreaching" && a.alarm_name == "sidecar-${trimprefix(a.alarm_name, "sidecar-")}" && length(a.alarm_actions) == 0])
+    error_message = "alarms must evaluate one 60 s period, treat no data as fine, and be named after the module"
+  }
+  assert {
+    condition     = output.alarm_arns == { for k, a in aws_cloudwatch_metric_alarm.this : k => a.arn } && length(output.alarm_arns) == 10
+    error_message = "alarm ARNs must be output by key"
+  }
+
+  # Dashboard: one per region (dashboards are global), showing the function's own metrics.
+  assert {
+    condition     = aws_cloudwatch_dashboard.this[0].dashboard_name == "sidecar-eu-west-1" && output.dashboard_name == "sidecar-eu-west-1"
+    error_message = "the dashboard must be named after the module and the region"
+  }
+  assert {
+    condition = (
+      [for w in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets : w.properties.title] == ["Messages per minute", "Failures by error type", "Time per message (ms)", "NFS calls per message, reconnects", "Concurrency", "Queues", "Alarms"] &&
+      strcontains(jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[1].properties.metrics[0][0].expression, "{\"NfsSidecar\",FunctionName,ErrorType} MetricName=\"Failed\" FunctionName=\"sidecar\"") &&
+      jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[0].properties.metrics[0] == ["NfsSidecar", "SidecarsWritten", "FunctionName", "sidecar"] &&
+      length(jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[6].properties.alarms) == 10
+    )
+    error_message = "the dashboard must show throughput, failures by type, latency, NFS calls, concurrency, queues and the alarms"
+  }
+  assert {
     condition     = output.role_arn == aws_iam_role.this.arn && output.function_arn == aws_lambda_function.this.arn && output.function_name == "sidecar"
     error_message = "role and function outputs are wrong"
   }
@@ -187,6 +281,7 @@ run "vast_ports_and_optional_environment" {
     sidecar_suffix             = ".meta.json"
     timeout                    = 60
     sidecar_lock_stale_seconds = 120
+    metrics_namespace          = "Team/Sidecars"
   }
 
   assert {
@@ -204,6 +299,7 @@ run "vast_ports_and_optional_environment" {
       NFS_GID                    = "0"
       SIDECAR_SUFFIX             = ".meta.json"
       SIDECAR_LOCK_STALE_SECONDS = "120"
+      METRICS_NAMESPACE          = "Team/Sidecars"
     })
     error_message = "given optional settings must reach the environment"
   }
@@ -262,5 +358,86 @@ run "kms_and_account_publisher" {
   assert {
     condition     = aws_lambda_function.this.architectures == tolist(["x86_64"]) && aws_lambda_function.this.runtime == "python3.13"
     error_message = "architecture and runtime inputs must reach the function"
+  }
+}
+
+run "operators_and_explicit_role_name" {
+  command   = apply
+  state_key = "operators"
+
+  variables {
+    operator_arns = ["arn:aws:iam::111122223333:role/operators", "arn:aws:iam::777788889999:root"]
+    iam_role_name = "sidecar-eu-west-1"
+  }
+
+  assert {
+    condition     = jsondecode(aws_sns_topic_policy.this[0].policy).Statement[0].Principal.AWS == ["arn:aws:iam::111122223333:role/upstream", "arn:aws:iam::111122223333:role/operators", "arn:aws:iam::777788889999:root"]
+    error_message = "operators must be allowed to publish (README: test publish, redrive)"
+  }
+  assert {
+    condition = jsondecode(aws_sns_topic_policy.this[0].policy).Statement[1].Condition == {
+      ArnNotEquals    = { "aws:PrincipalArn" = ["arn:aws:iam::111122223333:role/upstream", "arn:aws:iam::111122223333:role/operators"] }
+      StringNotEquals = { "aws:PrincipalAccount" = ["777788889999"] }
+    }
+    error_message = "operators must be exempted from the deny"
+  }
+  assert {
+    condition = jsondecode(aws_sqs_queue_policy.failure[0].policy).Statement[1] == {
+      Sid       = "AllowOperatorsToRedrive"
+      Effect    = "Allow"
+      Principal = { AWS = ["arn:aws:iam::111122223333:role/operators", "arn:aws:iam::777788889999:root"] }
+      Action    = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+      Resource  = aws_sqs_queue.failure[0].arn
+    }
+    error_message = "operators must be able to read and delete in the failure queue (redrive), nothing more"
+  }
+  assert {
+    # (name_prefix is computed: the mocked provider fills it in, so only the name is asserted)
+    condition     = aws_iam_role.this.name == "sidecar-eu-west-1"
+    error_message = "an explicit role name must be used as given"
+  }
+}
+
+run "without_monitoring_and_with_actions" {
+  command   = apply
+  state_key = "without_monitoring"
+
+  variables {
+    create_alarms    = false
+    create_dashboard = false
+    system_log_level = "WARN"
+    log_level        = "DEBUG"
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.this) == 0 && output.alarm_arns == {} && length(aws_cloudwatch_dashboard.this) == 0 && output.dashboard_name == null
+    error_message = "no alarms and no dashboard when not wanted"
+  }
+  assert {
+    condition     = aws_lambda_function.this.logging_config[0].system_log_level == "WARN" && aws_lambda_function.this.logging_config[0].application_log_level == "DEBUG"
+    error_message = "log levels must follow the inputs"
+  }
+}
+
+run "alarm_actions_period_and_error_types" {
+  command   = apply
+  state_key = "alarm_actions"
+
+  variables {
+    alarm_actions        = ["arn:aws:sns:eu-west-1:111122223333:on-call"]
+    ok_actions           = ["arn:aws:sns:eu-west-1:111122223333:on-call-ok"]
+    alarm_period_seconds = 300
+    alarm_error_types    = ["SidecarBusy"]
+    alarm_error_burst    = 20
+    create_dashboard     = false
+  }
+
+  assert {
+    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.this : a.alarm_actions == toset(var.alarm_actions) && a.ok_actions == toset(var.ok_actions) && a.period == 300])
+    error_message = "every alarm must notify the given actions and use the given period"
+  }
+  assert {
+    condition     = [for k in keys(aws_cloudwatch_metric_alarm.this) : k if startswith(k, "burst-")] == ["burst-SidecarBusy"] && aws_cloudwatch_metric_alarm.this["burst-SidecarBusy"].threshold == 20
+    error_message = "burst alarms must follow alarm_error_types and alarm_error_burst"
   }
 }

@@ -103,6 +103,37 @@ run "sqs_delivery" {
     condition     = toset(keys(aws_vpc_security_group_egress_rule.nfs)) == toset(["tcp-2049-10.0.8.10/32"])
     error_message = "with both ports given only 2049 must be open"
   }
+
+  # What SNS cannot deliver to the delivery queue (its policy, its key) goes to the failure queue.
+  assert {
+    condition     = jsondecode(aws_sns_topic_subscription.this.redrive_policy) == { deadLetterTargetArn = aws_sqs_queue.failure[0].arn }
+    error_message = "the subscription must dead-letter to the failure queue in sqs delivery too"
+  }
+  assert {
+    condition     = jsondecode(aws_sqs_queue_policy.failure[0].policy).Statement[0].Principal == { Service = "sns.amazonaws.com" } && jsondecode(aws_sqs_queue_policy.failure[0].policy).Statement[0].Condition == { ArnEquals = { "aws:SourceArn" = aws_sns_topic.this[0].arn } }
+    error_message = "the topic must be admitted to the failure queue"
+  }
+
+  # Alarms of the SQS path: the delivery queue's age instead of Lambda's asynchronous queue.
+  assert {
+    condition = toset(keys(aws_cloudwatch_metric_alarm.this)) == toset([
+      "failure-queue-not-empty", "delivery-queue-oldest-message", "function-errors", "function-throttles",
+      "sns-notifications-failed", "sns-dead-letter-failed", "burst-MountError", "burst-NfsTimeout", "burst-NfsConnectionError",
+    ])
+    error_message = "sqs delivery must have its alarms (no asynchronous-invocation alarms)"
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.this["delivery-queue-oldest-message"].metric_name == "ApproximateAgeOfOldestMessage" &&
+      aws_cloudwatch_metric_alarm.this["delivery-queue-oldest-message"].dimensions == tomap({ QueueName = "sidecar" }) &&
+      aws_cloudwatch_metric_alarm.this["delivery-queue-oldest-message"].threshold == 1800
+    )
+    error_message = "the delivery queue's oldest message must be watched"
+  }
+  assert {
+    condition     = [for m in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[5].properties.metrics : m[3]] == ["sidecar-failures", "sidecar", "sidecar"]
+    error_message = "the dashboard must show the failure queue and the delivery queue"
+  }
 }
 
 run "sqs_with_kms_and_filter" {
@@ -162,6 +193,25 @@ run "sqs_unreserved_without_failure_queue" {
   assert {
     condition     = output.failure_queue_arn == null && output.failure_queue_url == null
     error_message = "failure queue outputs must be null when it is not created"
+  }
+  assert {
+    condition     = length(aws_sqs_queue_policy.failure) == 0 && !contains(keys(aws_cloudwatch_metric_alarm.this), "failure-queue-not-empty")
+    error_message = "without the failure queue there is no queue policy and no failure-queue alarm"
+  }
+}
+
+run "sqs_without_monitoring" {
+  command   = apply
+  state_key = "sqs_without_monitoring"
+
+  variables {
+    create_alarms    = false
+    create_dashboard = false
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.this) == 0 && length(aws_cloudwatch_dashboard.this) == 0 && output.alarm_arns == {}
+    error_message = "no alarms and no dashboard when not wanted"
   }
 }
 

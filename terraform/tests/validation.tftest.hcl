@@ -260,6 +260,62 @@ run "sqs_concurrency_one" {
   expect_failures = [var.sqs_maximum_concurrency]
 }
 
+run "system_log_level_unknown" {
+  command = plan
+  variables {
+    system_log_level = "ERROR"
+  }
+  expect_failures = [var.system_log_level]
+}
+
+run "iam_role_name_too_long" {
+  command = plan
+  variables {
+    iam_role_name = "a-role-name-that-is-far-too-long-for-iam-which-allows-sixty-four-characters"
+  }
+  expect_failures = [var.iam_role_name]
+}
+
+run "operator_wildcard" {
+  command = plan
+  variables {
+    operator_arns = ["arn:aws:iam::111122223333:role/*"]
+  }
+  expect_failures = [var.operator_arns]
+}
+
+run "alarm_period_not_allowed" {
+  command = plan
+  variables {
+    alarm_period_seconds = 45
+  }
+  expect_failures = [var.alarm_period_seconds]
+}
+
+run "alarm_action_not_an_arn" {
+  command = plan
+  variables {
+    alarm_actions = ["on-call@example.com"]
+  }
+  expect_failures = [var.alarm_actions]
+}
+
+run "alarm_error_type_malformed" {
+  command = plan
+  variables {
+    alarm_error_types = ["Mount Error"]
+  }
+  expect_failures = [var.alarm_error_types]
+}
+
+run "metrics_namespace_reserved" {
+  command = plan
+  variables {
+    metrics_namespace = "AWS/Lambda"
+  }
+  expect_failures = [var.metrics_namespace]
+}
+
 # Preconditions: combinations of inputs.
 
 run "existing_topic_without_arn" {
@@ -342,4 +398,23 @@ run "sqs_concurrency_above_reserved" {
     sqs_maximum_concurrency = 50
   }
   expect_failures = [aws_lambda_event_source_mapping.this]
+}
+
+run "sqs_timeout_too_short_for_the_nfs_timeout" {
+  command = plan
+  variables {
+    delivery       = "sqs"
+    timeout        = 10
+    nfs_timeout_ms = 5000
+  }
+  expect_failures = [check.sqs_time_budget]
+}
+
+run "sqs_timeout_covers_the_nfs_timeout" {
+  command = plan
+  variables {
+    delivery       = "sqs"
+    timeout        = 2
+    nfs_timeout_ms = 500
+  }
 }

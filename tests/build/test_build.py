@@ -427,10 +427,11 @@ def test_container_path_runs_the_compile_script_in_the_pinned_image(
         only_fake_engines,
         "docker",
         f"""
-echo "$@" >> {tmp_path}/docker-args
+printf '%s\t' "$@" >> "{tmp_path}/docker-args"  # tab-separated: paths may have spaces
+echo >> "{tmp_path}/docker-args"
 [ "$1" = run ] || exit 0
 for arg in "$@"; do case "$arg" in *:/opt/out) out="${{arg%:/opt/out}}" ;; esac; done
-cp {lib} "${{out:?no /opt/out mount}}/libnfs.so.17"
+cp "{lib}" "${{out:?no /opt/out mount}}/libnfs.so.17"
 """,
     )
     cache = tmp_path / "cache"  # not the shared one: no stand-in library must be cached there
@@ -440,9 +441,9 @@ cp {lib} "${{out:?no /opt/out mount}}/libnfs.so.17"
     assert "build path: container (auto: `docker info` succeeded)" in out
     with zipfile.ZipFile(zip_path) as zf:
         assert zf.read(LIB) == lib.read_bytes()
-    info, run = (tmp_path / "docker-args").read_text().splitlines()
-    assert info == "info"
-    args = run.split()
+    calls = (tmp_path / "docker-args").read_text().splitlines()
+    info, args = (call.rstrip("\t").split("\t") for call in calls)
+    assert info == ["info"]
     assert args[:4] == ["run", "--rm", "--platform", "linux/arm64"]
     assert build_script.BUILD_IMAGES["arm64"] in args
     tarball = cache / libnfs_sources.SOURCE.filename

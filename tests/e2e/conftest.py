@@ -31,6 +31,7 @@ TIMINGS: dict[str, Any] = {}
 # The function timeout the tests deploy with: the SQS visibility timeout is 6x this, and failed
 # messages come back after it (sqs_max_receive_count times before the failure queue).
 FUNCTION_TIMEOUT_S = 2
+NFS_TIMEOUT_MS = 500
 
 
 def module_default(variable: str) -> int:
@@ -70,7 +71,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 @pytest.fixture(scope="session")
 def e2e_root() -> Iterator[Path]:
-    # Under the repo, not pytest's 0700 tmp: the Lambda user (nobody) reads the task folders in it.
+    # Kept under .tmp/ for E2E_KEEP. Nothing in it is read by the Lambda user (the executor has a
+    # folder of its own): the checkout may be closed to other users.
     root = REPO / ".tmp" / "e2e" / f"run-{os.getpid()}"
     root.mkdir(parents=True, exist_ok=True)
     # SIGTERM (a CI timeout, `kill`) stops the run like Ctrl-C does: the teardowns below run.
@@ -180,6 +182,12 @@ def example_variables(
         "nfs_mount_port": nfs.mount_port,
         "delivery": mode,
         "timeout": FUNCTION_TIMEOUT_S,
+        # Short function timeout, so short NFS steps: an SQS batch starts a record only while
+        # twice this is left.
+        "nfs_timeout_ms": NFS_TIMEOUT_MS,
+        # Alarms evaluated every 10 s (LocalStack evaluates simple metric alarms on their period).
+        "alarm_period_seconds": 10,
+        "alarm_error_burst": 2,
     }
 
 

@@ -7,7 +7,10 @@
 
 ``up`` starts a background keeper process (``serve``, pid in .tmp/demo/stack.pid) that owns the NFS
 server (nfs-ganesha on loopback) and LocalStack and stops both when it gets SIGTERM; then it applies
-the Terraform example against LocalStack (state in .tmp/demo/tf) like the tests do.
+the Terraform example against LocalStack (state in .tmp/demo/tf) like the tests do. Everything
+lives in .tmp/demo but what the Lambda user reads (LocalStack's executor folder under /tmp): the
+checkout may be closed to other users. The function mounts the export by its pseudo path
+(``/open``), so the checkout's path may have spaces or any letter in it.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ def serve() -> None:
         state = {
             "endpoint": ls.endpoint,
             "executor": executor,
+            "lambda_root": str(ls.lambda_root or ""),
             "nfs": {
                 "host": nfs.host,
                 "nfs_port": nfs.nfs_port,
@@ -109,6 +113,12 @@ def wait_for_keeper(proc: subprocess.Popen[bytes], timeout: float = 120) -> dict
 
 
 def up() -> None:
+    if os.geteuid() != 0:
+        raise SystemExit(
+            "make demo needs root: the NFS server (nfs-ganesha) serves its exports only as root, "
+            "and the function runs as the unprivileged user nobody. Run it as root "
+            "(e.g. `sudo make demo`)."
+        )
     if keeper_pid():
         say("The demo is already running (`make down` stops it). Status:")
         status()
@@ -166,6 +176,8 @@ def up() -> None:
 The demo stack is running.
   export folder (put files here): {os.path.relpath(export)}
     (the function writes as an unprivileged user: folders you make need `chmod 777`)
+  NFS export:                     {nfs["host"]}:{nfs["exports"]["open"]["path"]} \
+(nfs port {nfs["nfs_port"]}, mount port {nfs["mount_port"]})
   LocalStack:                     {state["endpoint"]}  (access key/secret: test/test, us-east-1)
   topic:                          {outputs["topic_arn"]}
 
@@ -257,6 +269,8 @@ def down(quiet: bool = False) -> None:
                 os.kill(ganesha, 0)  # raises once it is gone
                 time.sleep(0.2)
             os.kill(ganesha, signal.SIGKILL)
+        if state.get("lambda_root"):
+            shutil.rmtree(state["lambda_root"], ignore_errors=True)
     shutil.rmtree(ROOT, ignore_errors=True)
     if not quiet:
         say("demo stopped" if pid else "the demo was not running; .tmp/demo removed")

@@ -6,7 +6,9 @@ writes goes under ``root`` except ``/tmp/localstack-s3-storage`` (hard-coded ups
 stop when this instance created it. Lambda functions run through:
 
 - ``local-process`` (tests/e2e/executor, installed into LocalStack's venv): the deployed zip in a
-  local Python process matching the runtime, as an unprivileged user; no Docker needed;
+  local Python process matching the runtime, as an unprivileged user; no Docker needed. What that
+  user reads goes under a folder of its own in /tmp (``LOCAL_EXECUTOR_ROOT``, removed on stop), not
+  under ``root``: the checkout ``root`` is in may be closed to other users;
 - ``docker``: LocalStack's own executor, AWS's Lambda image (where a Docker engine is available).
 """
 
@@ -16,13 +18,16 @@ import contextlib
 import ctypes
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
+from tests.e2e.executor.nfs_sidecar_local_executor.sandbox import DEFAULT_PARENT, unreachable_reason
 from tests.nfs_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,6 +96,7 @@ class LocalStack:
         self.extra_env = extra_env or {}
         self.log = root / "localstack.log"
         self.pidfile = root / "localstack.pid"
+        self.lambda_root: Path | None = None  # the local-process executor's LOCAL_EXECUTOR_ROOT
         self._proc: subprocess.Popen[bytes] | None = None
         self._owns_s3_storage = False
 
@@ -116,20 +122,49 @@ class LocalStack:
             SERVICES=SERVICES,
             LAMBDA_RUNTIME_EXECUTOR=self.executor,
             LAMBDA_RETRY_BASE_DELAY="1",
+            # Queue depths reach CloudWatch every 5 s instead of 60 s: the alarms on them can be
+            # seen changing within a test.
+            SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL="5",
             LOCAL_EXECUTOR_USER=self.lambda_user,
         )
+        if self.lambda_root is not None:
+            env["LOCAL_EXECUTOR_ROOT"] = str(self.lambda_root)
         if self.executor == "docker":
             # Lambda containers reach LocalStack (and the NFS server) at the host's bridge address.
             env.update(HOSTNAME_FROM_LAMBDA=self.host, LAMBDA_DOCKER_NETWORK="bridge")
         env.update(self.extra_env)
         return env
 
+    def _make_lambda_root(self) -> None:
+        """The local-process executor's folder: one the Lambda user can enter, checked now rather
+        than seen later as a function that cannot import its own code."""
+        if self.executor != "local-process":
+            return
+        if self.lambda_user:
+            try:
+                pw = pwd.getpwnam(self.lambda_user)
+            except KeyError:
+                raise RuntimeError(
+                    f"no user {self.lambda_user} on this machine to run the Lambda functions as"
+                ) from None
+            if os.geteuid() != 0 and pw.pw_uid != os.geteuid():
+                raise RuntimeError(
+                    f"the Lambda functions run as {self.lambda_user}, which needs root: run the "
+                    "tests and `make demo` as root (e.g. `sudo make e2e`)"
+                )
+        self.lambda_root = Path(tempfile.mkdtemp(prefix="nfs-sidecar-lambda-", dir=DEFAULT_PARENT))
+        self.lambda_root.chmod(0o755)
+        if self.lambda_user:
+            reason = unreachable_reason(self.lambda_root, self.lambda_user, pw.pw_uid, pw.pw_gid)
+            if reason:
+                shutil.rmtree(self.lambda_root)
+                self.lambda_root = None
+                raise RuntimeError(reason)
+
     def start(self, timeout: float = 90) -> LocalStack:
         for sub in ("fs", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        # The executor's task folders under tmp/ must be readable by the Lambda user.
-        for d in (self.root, self.root / "tmp"):
-            d.chmod(0o755)
+        self._make_lambda_root()
         self._owns_s3_storage = not S3_STORAGE.exists()
         with open(self.log, "ab") as log:
             self._proc = subprocess.Popen(
@@ -145,10 +180,10 @@ class LocalStack:
         self.pidfile.write_text(f"{self._proc.pid}\n")
         deadline = time.monotonic() + timeout
         while not self.ready():
-            if self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"LocalStack exited rc={self._proc.returncode}; log:\n{self.log_tail()}"
-                )
+            rc = self._proc.poll()
+            if rc is not None:
+                self.stop()  # its folder in /tmp goes too
+                raise RuntimeError(f"LocalStack exited rc={rc}; log:\n{self.log_tail()}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(
@@ -171,6 +206,9 @@ class LocalStack:
         if proc is not None and proc.poll() is None:
             stop_process_group(proc.pid, proc.wait)
         self.pidfile.unlink(missing_ok=True)
+        if self.lambda_root is not None:
+            shutil.rmtree(self.lambda_root, ignore_errors=True)
+            self.lambda_root = None
         # Shared by every LocalStack on the machine: only if this one made it and none runs now.
         if self._owns_s3_storage and not other_localstacks_running():
             shutil.rmtree(S3_STORAGE, ignore_errors=True)

@@ -9,9 +9,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import boto3
 from botocore.config import Config
+from localstack_client.session import Session
 
 from tests.e2e.terraform import REPO
 
@@ -33,14 +34,14 @@ def build_zip() -> Path:
 
 
 def client(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
+    """A boto3 client for the LocalStack at ``endpoint``, made by localstack-client."""
+    session = Session(
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+        region_name=REGION,
+        localstack_host=urlsplit(endpoint).netloc,
     )
+    return session.client(service, config=Config(retries={"max_attempts": 3, "mode": "standard"}))
 
 
 def sidecar_path(export_root: Path, filename: str, suffix: str = "-sidecar.json") -> Path:

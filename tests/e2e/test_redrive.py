@@ -10,23 +10,11 @@ import time
 import uuid
 from typing import Any
 
+from tests.e2e import observe
 from tests.e2e.conftest import Deployment
 from tests.e2e.stack import REGION, publish, sidecar_path, wait_for_sidecar
 from tests.e2e.terraform import REPO
 from tests.e2e.test_e2e import make_file
-
-
-def wait_for_failures(sqs: Any, queue_url: str, count: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        if sum(int(v) for v in attributes.values()) >= count:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"fewer than {count} failures in {queue_url} after {timeout} s")
 
 
 def wait_for_log(aws: Any, deployment: Deployment, *needles: str, timeout: float = 60) -> str:
@@ -77,7 +65,7 @@ def test_redrive_after_the_cause_is_fixed(
     # Both fail: their files do not exist yet.
     first = publish(sns, deployment.topic_arn, {"filename": late, "results": "from the redrive"})
     old = publish(sns, deployment.topic_arn, {"filename": raced, "results": "old"})
-    wait_for_failures(sqs, deployment.failure_queue_url, 2)
+    observe.wait_for_queue_depth(sqs, deployment.failure_queue_url, 2, timeout=120)
 
     # The cause is fixed; meanwhile a newer notification for one of them went through.
     make_file(root, late, b"late data")

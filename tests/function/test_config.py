@@ -32,6 +32,9 @@ def test_every_setting_is_read() -> None:
         }
     )
     assert config == Config("10.0.1.20", "/a/b", 2049, 2049, 1500, 1000, 0, ".meta.json", 60)
+    assert Config.from_env({**BASE, "METRICS_NAMESPACE": "Team/Sidecars"}).metrics_namespace == (
+        "Team/Sidecars"
+    )
 
 
 def test_missing_settings_are_named_together() -> None:
@@ -57,6 +60,12 @@ def test_missing_settings_are_named_together() -> None:
         ("SIDECAR_SUFFIX", "a/b.json"),
         ("SIDECAR_SUFFIX", ""),
         ("SIDECAR_LOCK_STALE_SECONDS", "0"),
+        ("NFS_SERVER", " 10.0.1.20"),  # taken as given: Terraform passes no whitespace either
+        ("NFS_PORT", "²"),  # a digit to str.isdigit(), not to int()
+        ("NFS_UID", "4294967295"),  # (uid_t)-1
+        ("SIDECAR_SUFFIX", "a b.json"),
+        ("METRICS_NAMESPACE", "AWS/Lambda"),
+        ("METRICS_NAMESPACE", ""),
     ],
 )
 def test_invalid_settings_are_rejected_by_name(name: str, value: str) -> None:

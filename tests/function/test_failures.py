@@ -100,7 +100,9 @@ def test_server_freezing_mid_session_fails_within_the_budget(server: NfsServer, 
     assert sidecar(server)["source"]["sns_message_id"] == "m-1"
 
 
-def test_server_restart_between_invocations_reconnects(server: NfsServer, data: str) -> None:
+def test_server_restart_between_invocations_reconnects(
+    server: NfsServer, data: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     handler = handler_for(server)
     handler(sns_event(data, "m-1"))
     first_client = handler._writer.client  # type: ignore[union-attr]
@@ -108,6 +110,12 @@ def test_server_restart_between_invocations_reconnects(server: NfsServer, data: 
     handler(sns_event(data, "m-2", "2026-11-24T11:00:00.000Z"))
     assert handler._writer.client is not first_client  # type: ignore[union-attr]
     assert sidecar(server)["source"]["sns_message_id"] == "m-2"
+    # The reconnect is in the message's metrics; the first mount was none.
+    first, second = (
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    )
+    assert (first["Reconnects"], second["Reconnects"]) == (0, 1)
+    assert second["outcome"] == "written"
 
 
 def test_server_gone_fails_with_the_reason_instead_of_hanging(server: NfsServer, data: str) -> None:

@@ -22,10 +22,15 @@ module "nfs_sidecar" {
   subnet_ids = var.subnet_ids
 
   publisher_arns = var.publisher_arns
+  operator_arns  = var.operator_arns
   kms_key_arn    = var.kms_key_arn
 
   delivery                       = var.delivery
   reserved_concurrent_executions = var.reserved_concurrent_executions
+
+  # Alarms (on by default) notify the on-call topic; the dashboard is on by default too.
+  alarm_actions = var.alarm_actions
+  ok_actions    = var.alarm_actions
 
   tags = var.tags
 }

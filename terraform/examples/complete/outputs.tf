@@ -42,3 +42,13 @@ output "failure_queue_arn" {
   description = "ARN of the failure queue."
   value       = module.nfs_sidecar.failure_queue_arn
 }
+
+output "alarm_arns" {
+  description = "The alarms, by key."
+  value       = module.nfs_sidecar.alarm_arns
+}
+
+output "dashboard_name" {
+  description = "The CloudWatch dashboard."
+  value       = module.nfs_sidecar.dashboard_name
+}

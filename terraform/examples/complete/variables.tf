@@ -51,6 +51,18 @@ variable "publisher_arns" {
   type        = list(string)
 }
 
+variable "operator_arns" {
+  description = "IAM roles or users (or account roots) of the operators: they may publish test notifications and redrive the failure queue."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified when an alarm fires or clears, e.g. the on-call team's SNS topic."
+  type        = list(string)
+  default     = []
+}
+
 variable "kms_key_arn" {
   description = "Optional customer managed KMS key for the topic, queues and environment."
   type        = string

@@ -75,7 +75,13 @@ module "nfs_sidecar" {
   security_group_ids    = coalesce(var.security_group_ids, [])
 
   publisher_arns = local.publisher_arns
+  operator_arns  = var.operator_arns
   delivery       = var.delivery
+
+  nfs_timeout_ms       = var.nfs_timeout_ms
+  log_level            = var.log_level
+  alarm_period_seconds = var.alarm_period_seconds
+  alarm_error_burst    = var.alarm_error_burst
 
   tags = var.tags
 }

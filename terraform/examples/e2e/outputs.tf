@@ -52,3 +52,23 @@ output "subnet_ids" {
   description = "Subnets the function runs in."
   value       = local.subnet_ids
 }
+
+output "subscription_arn" {
+  description = "The topic's subscription (to the function or the delivery queue)."
+  value       = module.nfs_sidecar.subscription_arn
+}
+
+output "alarm_arns" {
+  description = "The alarms, by key."
+  value       = module.nfs_sidecar.alarm_arns
+}
+
+output "dashboard_name" {
+  description = "The CloudWatch dashboard."
+  value       = module.nfs_sidecar.dashboard_name
+}
+
+output "metrics_namespace" {
+  description = "Namespace of the function's metrics."
+  value       = module.nfs_sidecar.metrics_namespace
+}

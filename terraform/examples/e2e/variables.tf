@@ -98,6 +98,36 @@ variable "publisher_arns" {
   default     = []
 }
 
+variable "operator_arns" {
+  description = "Principals that may publish and redrive besides the publishers."
+  type        = list(string)
+  default     = []
+}
+
+variable "nfs_timeout_ms" {
+  description = "Timeout of each NFS operation (ms). Null: the function's default."
+  type        = number
+  default     = null
+}
+
+variable "log_level" {
+  description = "Application log level of the function."
+  type        = string
+  default     = "INFO"
+}
+
+variable "alarm_period_seconds" {
+  description = "Period of the alarms: 10 lets a test see them change within seconds (emulators); 60 or more on AWS."
+  type        = number
+  default     = 60
+}
+
+variable "alarm_error_burst" {
+  description = "Failed messages of one error type in one period that raise its alarm."
+  type        = number
+  default     = 5
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

@@ -6,6 +6,11 @@ LocalStack POSTs ``/invoke`` to the environment's address; the environment repor
 ``.../invocations/<request id>/logs`` then ``/response`` or ``/error`` to
 ``LOCALSTACK_RUNTIME_ENDPOINT``. ``bootstrap.py`` is that
 environment side; this module starts and stops it.
+
+Each function version's code and the bootstrap are copied, readable by all, into a folder of the
+version under ``sandbox_root()`` (removed with the version), and each environment gets a folder of
+its own there (its HOME/TMPDIR and output log, removed when it stops): the sandbox user reaches
+them wherever LocalStack's folders and the checkout are, whatever their modes.
 """
 
 from __future__ import annotations
@@ -35,6 +40,13 @@ from localstack.services.lambda_.invocation.runtime_executor import (
     RuntimeExecutor,
 )
 
+from nfs_sidecar_local_executor.sandbox import (
+    blocked_on_the_way,
+    copy_readable,
+    sandbox_root,
+    unreachable_reason,
+)
+
 LOG = logging.getLogger(__name__)
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 _interpreters: dict[str, tuple[str, str]] = {}
@@ -47,23 +59,32 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _python_version(exe: str) -> tuple[int, int] | None:
+def _python_info(exe: str) -> tuple[tuple[int, int], Path] | None:
+    """(version, standard library folder) of an interpreter; None if it does not run."""
+    code = (
+        "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); "
+        "print(sysconfig.get_path('stdlib'))"
+    )
     try:
         out = subprocess.run(
-            [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        major, minor = out.split(".")
-        return int(major), int(minor)
-    except (OSError, ValueError, subprocess.SubprocessError):
+            [exe, "-c", code], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.splitlines()
+        major, minor = out[0].split(".")
+        return (int(major), int(minor)), Path(out[1])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
         return None
 
 
+def _user_reads(stdlib: Path, pw: pwd.struct_passwd | None) -> bool:
+    return pw is None or blocked_on_the_way(stdlib, pw.pw_uid, pw.pw_gid) is None
+
+
 def find_interpreter(runtime: str) -> tuple[str, str]:
-    """(path, why) of the Python to run a ``pythonX.Y`` runtime with; logs the choice once."""
+    """(path, why) of the Python to run a ``pythonX.Y`` runtime with; logs the choice once.
+
+    Of two interpreters of the same version, the one whose standard library the sandbox user can
+    read wins: with the other (e.g. pyenv's under /root), only the modules the bootstrap imports
+    before dropping to that user are there for the handler."""
     with _lock:
         if runtime in _interpreters:
             return _interpreters[runtime]
@@ -73,47 +94,107 @@ def find_interpreter(runtime: str) -> tuple[str, str]:
                 f"runtime {runtime!r}: the local-process executor runs Python runtimes only"
             )
         want = (int(m[1]), int(m[2]))
-        override = os.environ.get(f"LOCAL_EXECUTOR_PYTHON_{want[0]}_{want[1]}")
+        pw = sandbox_user()
+        setting = f"LOCAL_EXECUTOR_PYTHON_{want[0]}_{want[1]}"
+        override = os.environ.get(setting)
         if override:
-            choice = (override, f"LOCAL_EXECUTOR_PYTHON_{want[0]}_{want[1]}")
+            info = _python_info(override)
+            if info is None:
+                raise LambdaRuntimeException(f"{setting}={override}: does not run")
+            exe, why, stdlib = override, setting, info[1]
         else:
             pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
             candidates = sorted(glob.glob(f"{pyenv}/versions/[0-9]*.*/bin/python3"), reverse=True)
             candidates += [p for p in (shutil.which(f"python{want[0]}.{want[1]}"),) if p]
             candidates += [p for p in glob.glob("/usr/bin/python3.*") if re.search(r"\d$", p)]
             candidates.append(sys.executable)
-            found: dict[tuple[int, int], str] = {}
-            for exe in candidates:
-                version = _python_version(exe)
-                if version and version[0] == want[0] and version not in found:
-                    found[version] = exe
+            found: dict[tuple[int, int], tuple[str, Path]] = {}
+            for candidate in candidates:
+                info = _python_info(candidate)
+                if not info or info[0][0] != want[0]:
+                    continue
+                version, lib = info
+                if version not in found or (
+                    not _user_reads(found[version][1], pw) and _user_reads(lib, pw)
+                ):
+                    found[version] = (candidate, lib)
             if want in found:
-                choice = (found[want], "matches the runtime")
+                (exe, stdlib), why = found[want], "matches the runtime"
             elif found:
                 closest = min(found, key=lambda v: (abs(v[1] - want[1]), -v[1]))
-                choice = (
-                    found[closest],
+                exe, stdlib = found[closest]
+                why = (
                     f"closest available: Python {closest[0]}.{closest[1]}, NOT the runtime's "
-                    f"{want[0]}.{want[1]}",
+                    f"{want[0]}.{want[1]}"
                 )
             else:
                 raise LambdaRuntimeException(f"no Python {want[0]} interpreter for {runtime}")
+        if pw is not None and not _user_reads(stdlib, pw):
+            why += (
+                f"; {pw.pw_name} cannot read its standard library {stdlib}: the handler has only "
+                f"the modules the bootstrap imports first (set {setting} to a Python it can read)"
+            )
+        choice = (exe, why)
         LOG.info("local-process executor: runtime %s runs under %s (%s)", runtime, *choice)
         _interpreters[runtime] = choice
         return choice
 
 
-def _copy_tree_readable(src: Path, dst: Path) -> None:
-    """Copies the unzipped code, readable (executable where it was) by any user: /var/task."""
-    shutil.copytree(src, dst, symlinks=True)
-    for root, dirs, files in os.walk(dst):
-        os.chmod(root, 0o755)
-        for name in files:
-            p = Path(root, name)
-            if not p.is_symlink():
-                p.chmod(0o755 if p.stat().st_mode & 0o111 else 0o644)
-        for name in dirs:
-            os.chmod(Path(root, name), 0o755)
+def sandbox_user() -> pwd.struct_passwd | None:
+    """The user to run the handler as (LOCAL_EXECUTOR_USER); fails at once when that cannot be."""
+    user = os.environ.get("LOCAL_EXECUTOR_USER", "").strip()
+    if not user:
+        return None
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        raise LambdaRuntimeException(
+            f"LOCAL_EXECUTOR_USER={user}: no such user on this machine (create it, or set "
+            "LOCAL_EXECUTOR_USER to an existing unprivileged user such as nobody)"
+        ) from None
+    if os.geteuid() != 0 and pw.pw_uid != os.geteuid():
+        raise LambdaRuntimeException(
+            f"LOCAL_EXECUTOR_USER={user}: only root can run the handler as another user, and "
+            f"LocalStack runs as uid {os.geteuid()}: run it as root, or set LOCAL_EXECUTOR_USER "
+            "empty to run the handler as LocalStack's own user"
+        )
+    return pw
+
+
+def version_dir(function_version: FunctionVersion) -> Path:
+    """The version's folder: its code (task/) and the bootstrap (runtime/)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", function_version.id.function_name)
+    qualifier = re.sub(r"[^A-Za-z0-9._-]", "_", function_version.id.qualifier)
+    revision = function_version.config.internal_revision
+    return sandbox_root() / f"version-{name}-{qualifier}-{revision}"
+
+
+def prepare_version_dir(function_version: FunctionVersion) -> Path:
+    """Copies the version's unzipped code and the bootstrap into its folder (once)."""
+    dest = version_dir(function_version)
+    pw = sandbox_user()
+    if pw is not None:
+        reason = unreachable_reason(dest.parent, pw.pw_name, pw.pw_uid, pw.pw_gid)
+        if reason:
+            raise LambdaRuntimeException(reason)
+    if dest.is_dir():
+        return dest
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        copy_readable(function_version.config.code.get_unzipped_code_location(), staging / "task")
+        runtime = staging / "runtime"
+        runtime.mkdir(mode=0o755)
+        shutil.copyfile(BOOTSTRAP, runtime / BOOTSTRAP.name)
+        (runtime / BOOTSTRAP.name).chmod(0o644)
+        staging.chmod(0o755)
+        try:
+            staging.rename(dest)
+        except OSError:  # prepared meanwhile by another thread
+            if not dest.is_dir():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest
 
 
 class LocalProcessRuntimeExecutor(RuntimeExecutor):
@@ -142,15 +223,16 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self.executor_endpoint.start()
         cfg = self.function_version.config
         interpreter, why = find_interpreter(str(cfg.runtime or ""))
-        user = os.environ.get("LOCAL_EXECUTOR_USER", "").strip()
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"lambda-{self.id}-"))
+        pw = sandbox_user()
+        user = pw.pw_name if pw else ""
+        version = prepare_version_dir(self.function_version)  # done already, unless removed
+        task = version / "task"
+        bootstrap = version / "runtime" / BOOTSTRAP.name
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"env-{self.id}-", dir=sandbox_root()))
         self.workdir.chmod(0o755)
-        task = self.workdir / "task"
-        _copy_tree_readable(cfg.code.get_unzipped_code_location(), task)
         tmp = self.workdir / "tmp"
         tmp.mkdir(mode=0o700)
-        if user:
-            pw = pwd.getpwnam(user)
+        if pw is not None:
             os.chown(tmp, pw.pw_uid, pw.pw_gid)
         self.log_path = self.workdir / "output.log"
         port = _free_port("127.0.0.1")
@@ -159,7 +241,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         env = {k: str(v) for k, v in env_vars.items()}
         env.update(
             LAMBDA_TASK_ROOT=str(task),
-            LAMBDA_RUNTIME_DIR=str(BOOTSTRAP.parent),
+            LAMBDA_RUNTIME_DIR=str(bootstrap.parent),
             PATH="/usr/local/bin:/usr/bin:/bin",
             LANG="en_US.UTF-8",
             LD_LIBRARY_PATH=f"{task}:{task}/lib",
@@ -172,12 +254,13 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             _LOCAL_EXECUTOR_USER=user,
         )
         LOG.info(
-            "local-process executor: starting environment %s of %s: %s (%s), as %s",
+            "local-process executor: starting environment %s of %s: %s (%s), as %s, in %s",
             self.id,
             cfg.runtime,
             interpreter,
             why,
             user or f"uid {os.getuid()}",
+            task,
         )
         with open(self.log_path, "wb") as log:
             log.write(
@@ -186,7 +269,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             )
             log.flush()
             self.process = subprocess.Popen(
-                [interpreter, "-u", str(BOOTSTRAP)],
+                [interpreter, "-u", str(bootstrap)],
                 env=env,
                 cwd=task,
                 stdin=subprocess.DEVNULL,
@@ -245,10 +328,11 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             raise LambdaRuntimeException("the local-process executor runs zip functions only")
         function_version.config.code.prepare_for_execution()
         find_interpreter(str(function_version.config.runtime or ""))
+        prepare_version_dir(function_version)
 
     @classmethod
     def cleanup_version(cls, function_version: FunctionVersion) -> None:
-        pass
+        shutil.rmtree(version_dir(function_version), ignore_errors=True)
 
     @classmethod
     def validate_environment(cls) -> bool:
