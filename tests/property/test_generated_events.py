@@ -142,7 +142,7 @@ def events(draw: st.DrawFn) -> Any:
     if shape == "odd":
         return draw(odd | st.text(max_size=10) | st.just({"Records": []}))
     records = []
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.integers(1, 2))):
         source = shape if shape != "mixed" else draw(st.sampled_from(["sns", "sqs"]))
         if source == "sns":
             records.append({"EventSource": "aws:sns", "Sns": draw(envelopes())})
@@ -162,7 +162,9 @@ def events(draw: st.DrawFn) -> Any:
 class StubbedHandler(Handler):
     """The handler with its NFS part replaced: checks every notification that reaches it."""
 
-    def process(self, note: Notification, lock_wait_s: float = 0, budget: Any = None) -> Outcome:
+    def process(
+        self, note: Notification, lock_wait_s: float = 0, usage: Any = None, budget: Any = None
+    ) -> Outcome:
         assert_inside_the_export(note.filename)
         assert note.published.tzinfo is not None
         return Outcome(note.filename + SUFFIX, True, "link")
