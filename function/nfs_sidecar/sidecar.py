@@ -22,10 +22,13 @@ NFS calls per sidecar: a new one 5 (LOOKUP + CREATE, WRITE, LINK, REMOVE), a rep
 a new one 7 (LOOKUP + CREATE, WRITE, CREATE lock, LOOKUP, RENAME, REMOVE), a replacement 8 (and
 the first sidecar of a mount one more, the LINK that finds out).
 
-When the connection breaks mid-way, the names this writer made (temp file, lock) are remembered
-as orphans and removed over the next connection before the notification is tried again. An
-orphaned lock is removed only while it is younger than half of ``lock_stale_seconds`` since this
-writer took it: later, another writer may have broken it as stale and taken it.
+When the connection breaks mid-way, or a removal fails (also the temp name's, sent without
+waiting), the names this writer made (temp file, lock) are remembered as orphans and removed
+before its next write, over a new connection if need be. An orphaned lock is removed only while
+it is younger than half of ``lock_stale_seconds`` since this writer took it: later, another writer
+may have broken it as stale and taken it. A lock whose CREATE reply was lost is not known to be
+this writer's, and is left to the stale-lock rule. Temp files of a writer that died (its process
+killed) are not swept: they stay until removed by hand.
 
 Readers see no sidecar, the old one or the new one: never a partial one. An older notification
 never replaces a sidecar written for a newer one, also when both are processed at once. A lock
