@@ -217,9 +217,12 @@ def test_a_server_frozen_at_each_step_fails_within_the_budget(
     assert results(folder) in ("first" if path == "replace" else None, "2nd")
     proxy.disarm()
     lock = folder / ".f-sidecar.json.lock"
-    if step == "NFS.CREATE" and lock.exists():
-        # Created by the thawed server after the writer gave up: not known to be its own, so
-        # left to the stale-lock rule (two minutes later, here).
+    if step == "NFS.CREATE":
+        # The thawed server creates the lock after the writer gave up: not known to be its own,
+        # so left to the stale-lock rule (ten minutes later, here).
+        deadline = time.monotonic() + 10
+        while not lock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         os.utime(lock, (time.time() - 600, time.time() - 600))
     handler(sns_event(name, "m-3", "2026-11-24T12:00:00Z", results="third"), FakeContext(10))
     assert results(folder) == "third"
