@@ -3,6 +3,7 @@ within the invocation, the others fail with their cause named and leave nothing 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -178,6 +179,22 @@ def test_a_stale_handle_is_looked_up_afresh(
     assert leftovers(folder) == []
 
 
+def freeze(pid: int) -> None:
+    """SIGSTOPs the server and returns once every thread of it has stopped, so that the call
+    forwarded next cannot be served before the freeze (a loaded machine delays the stop)."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        states = []
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+            with contextlib.suppress(OSError):
+                states.append(stat.read_text().rpartition(")")[2].split()[0])
+        if states and all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"ganesha (pid {pid}) did not stop within 10 s of SIGSTOP")
+
+
 @pytest.mark.parametrize(
     ("path", "step", "occurrence"),
     [
@@ -203,7 +220,7 @@ def test_a_server_frozen_at_each_step_fails_within_the_budget(
     if path == "replace":
         handler(sns_event(name, "m-1", "2026-11-24T10:00:00Z", results="first"), FakeContext(5))
     pid = int((nfs_server.root / "ganesha.pid").read_text())
-    proxy.arm(Fault(step, "hook", occurrence=occurrence, hook=lambda: os.kill(pid, signal.SIGSTOP)))
+    proxy.arm(Fault(step, "hook", occurrence=occurrence, hook=lambda: freeze(pid)))
     started = time.monotonic()
     try:
         with pytest.raises((NfsConnectionError, MountError), match=r"within|budget"):
