@@ -207,10 +207,11 @@ resource "aws_sqs_queue_policy" "delivery" {
 resource "aws_lambda_event_source_mapping" "this" {
   count = local.sqs ? 1 : 0
 
-  event_source_arn        = aws_sqs_queue.delivery[0].arn
-  function_name           = aws_lambda_function.this.arn
-  batch_size              = var.sqs_batch_size
-  function_response_types = ["ReportBatchItemFailures"]
+  event_source_arn                   = aws_sqs_queue.delivery[0].arn
+  function_name                      = aws_lambda_function.this.arn
+  batch_size                         = var.sqs_batch_size
+  maximum_batching_window_in_seconds = var.sqs_maximum_batching_window_in_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
 
   dynamic "scaling_config" {
     for_each = local.sqs_maximum_concurrency != null ? [local.sqs_maximum_concurrency] : []

@@ -463,6 +463,18 @@ variable "sqs_batch_size" {
   }
 }
 
+variable "sqs_maximum_batching_window_in_seconds" {
+  description = "`sqs`: how long (0-300 s) the event source mapping waits to fill a batch of `sqs_batch_size` before invoking. 0: invoke as soon as messages are there. A window fills batches, so one invocation pays its NFS round trips once for up to `sqs_batch_size` records, at the price of up to this many seconds of added latency."
+  type        = number
+  nullable    = false
+  default     = 0
+
+  validation {
+    condition     = var.sqs_maximum_batching_window_in_seconds >= 0 && var.sqs_maximum_batching_window_in_seconds <= 300 && floor(var.sqs_maximum_batching_window_in_seconds) == var.sqs_maximum_batching_window_in_seconds
+    error_message = "sqs_maximum_batching_window_in_seconds must be a whole number of seconds between 0 and 300."
+  }
+}
+
 variable "sqs_maximum_concurrency" {
   description = "`sqs`: maximum concurrency of the event source mapping (2-1000). Null: `reserved_concurrent_executions` (when it is at least 2). Must not exceed the reserved concurrency, or throttled messages burn receives."
   type        = number

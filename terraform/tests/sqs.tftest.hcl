@@ -57,6 +57,10 @@ run "sqs_delivery" {
     error_message = "the mapping must report batch item failures"
   }
   assert {
+    condition     = aws_lambda_event_source_mapping.this[0].maximum_batching_window_in_seconds == 0
+    error_message = "by default the mapping must invoke without waiting to fill a batch"
+  }
+  assert {
     condition     = aws_lambda_event_source_mapping.this[0].scaling_config[0].maximum_concurrency == 10
     error_message = "maximum concurrency must default to the reserved concurrency"
   }
@@ -140,13 +144,14 @@ run "sqs_with_kms_and_filter" {
   command = apply
 
   variables {
-    kms_key_arn                    = "arn:aws:kms:eu-west-1:111122223333:key/0b1c2d3e-1111-2222-3333-444455556666"
-    filter_policy                  = "{\"filename\":[{\"prefix\":\"runs/\"}]}"
-    filter_policy_scope            = "MessageBody"
-    reserved_concurrent_executions = 20
-    sqs_maximum_concurrency        = 5
-    sqs_batch_size                 = 1
-    sqs_max_receive_count          = 3
+    kms_key_arn                            = "arn:aws:kms:eu-west-1:111122223333:key/0b1c2d3e-1111-2222-3333-444455556666"
+    filter_policy                          = "{\"filename\":[{\"prefix\":\"runs/\"}]}"
+    filter_policy_scope                    = "MessageBody"
+    reserved_concurrent_executions         = 20
+    sqs_maximum_concurrency                = 5
+    sqs_batch_size                         = 1
+    sqs_maximum_batching_window_in_seconds = 20
+    sqs_max_receive_count                  = 3
   }
 
   assert {
@@ -162,8 +167,8 @@ run "sqs_with_kms_and_filter" {
     error_message = "the filter policy must be set on the subscription"
   }
   assert {
-    condition     = aws_lambda_event_source_mapping.this[0].scaling_config[0].maximum_concurrency == 5 && aws_lambda_event_source_mapping.this[0].batch_size == 1
-    error_message = "maximum concurrency and batch size must follow the inputs"
+    condition     = aws_lambda_event_source_mapping.this[0].scaling_config[0].maximum_concurrency == 5 && aws_lambda_event_source_mapping.this[0].batch_size == 1 && aws_lambda_event_source_mapping.this[0].maximum_batching_window_in_seconds == 20
+    error_message = "maximum concurrency, batch size and batching window must follow the inputs"
   }
   assert {
     condition     = jsondecode(aws_sqs_queue.delivery[0].redrive_policy).maxReceiveCount == 3

@@ -252,6 +252,42 @@ run "sqs_batch_too_large" {
   expect_failures = [var.sqs_batch_size]
 }
 
+run "sqs_batching_window_too_long" {
+  command = plan
+  variables {
+    sqs_maximum_batching_window_in_seconds = 301
+  }
+  expect_failures = [var.sqs_maximum_batching_window_in_seconds]
+}
+
+run "sqs_batching_window_negative" {
+  command = plan
+  variables {
+    sqs_maximum_batching_window_in_seconds = -1
+  }
+  expect_failures = [var.sqs_maximum_batching_window_in_seconds]
+}
+
+run "sqs_batching_window_fractional" {
+  command = plan
+  variables {
+    sqs_maximum_batching_window_in_seconds = 1.5
+  }
+  expect_failures = [var.sqs_maximum_batching_window_in_seconds]
+}
+
+run "sqs_batching_window_limits" {
+  command = plan
+  variables {
+    delivery                               = "sqs"
+    sqs_maximum_batching_window_in_seconds = 300
+  }
+  assert {
+    condition     = aws_lambda_event_source_mapping.this[0].maximum_batching_window_in_seconds == 300
+    error_message = "300 s, the longest window SQS allows, must be accepted"
+  }
+}
+
 run "sqs_concurrency_one" {
   command = plan
   variables {
