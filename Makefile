@@ -112,8 +112,12 @@ tf-docs: ## rewrite the Inputs/Outputs tables of the Terraform READMEs from vari
 	$(PYTHON) scripts/tf_docs.py
 
 .PHONY: bench
-bench: need-root deps venv ## benchmark: warm function vs naive mount-per-message, on a loopback NFS server
+bench: need-root deps venv ## benchmark: direct, SQS batches of 10 and naive, on loopback and through a latency proxy; writes .tmp/bench.md
 	PYTHONPATH=function:. $(PY) -m tests.bench.run
+
+.PHONY: bench-readme
+bench-readme: ## put the last `make bench` report (.tmp/bench.md) into the README's Performance section
+	$(PYTHON) scripts/bench_readme.py
 
 # End to end: LocalStack (pinned, host mode) in its own venv, with the test Lambda executor that runs
 # the zip in a local Python process (tests/e2e/executor; copied out first so no build files land here).

@@ -1,15 +1,20 @@
 """A TCP proxy that counts ONC-RPC calls by program and procedure, and can add a fixed one-way
 delay to each direction (``tc netem`` is not available on these machines) to stand in for the
-network between a Lambda and its storage cluster."""
+network between a Lambda and its storage cluster.
+
+The delay is latency, not a slower link: every chunk is sent on ``delay`` after it arrived, so
+requests sent together (pipelined) arrive together, each delayed once, as on a network."""
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import queue
 import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 
 PROGRAMS = {100003: "NFS", 100005: "MOUNT", 100000: "PORTMAP"}
 NFS3_PROCS = [
@@ -75,20 +80,32 @@ class RpcCounter:
                 client, _ = listener.accept()
             except OSError:
                 return
-            server = socket.create_connection((self.host, target))
+            try:
+                server = socket.create_connection((self.host, target), timeout=5)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
             for s in (client, server):
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
 
     def _pipe(self, src: socket.socket, dst: socket.socket, count: bool) -> None:
+        def close() -> None:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+        line = _DelayLine(dst, self.delay, close) if self.delay else None
         buffer = b""
         need_header = True  # at the start of a record: the first fragment carries the call header
         try:
             while data := src.recv(65536):
-                if self.delay:
-                    _sleep_precisely(self.delay)
-                dst.sendall(data)
+                if line is not None:
+                    line.put(data)
+                else:
+                    dst.sendall(data)
                 if not count:
                     continue
                 buffer += data
@@ -107,35 +124,72 @@ class RpcCounter:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+            if line is not None:
+                line.end()  # closes once what is in flight has been delivered
+            else:
+                close()
 
     def close(self) -> None:
         for listener in self._listeners:
             listener.close()
 
 
-def _sleep_precisely(seconds: float) -> None:
-    # time.sleep overshoots sub-millisecond delays by tens of microseconds: finish by spinning.
-    # (Spinning holds the GIL: run a delaying proxy in a process of its own, see main().)
-    end = time.perf_counter() + seconds
-    if seconds > 0.002:
-        time.sleep(seconds - 0.001)
-    while time.perf_counter() < end:
+class _DelayLine:
+    """Sends each chunk to ``dst`` ``delay`` seconds after it was put, in order, from a thread
+    of its own (so the reader keeps reading: chunks in flight overlap, as on a network)."""
+
+    def __init__(self, dst: socket.socket, delay: float, on_end: Callable[[], None]) -> None:
+        self.dst, self.delay, self.on_end = dst, delay, on_end
+        self.queue: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def put(self, data: bytes) -> None:
+        self.queue.put((time.perf_counter() + self.delay, data))
+
+    def end(self) -> None:
+        self.queue.put(None)
+
+    def _run(self) -> None:
+        try:
+            while (item := self.queue.get()) is not None:
+                due, data = item
+                _sleep_until(due)
+                self.dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self.on_end()
+
+
+def _sleep_until(due: float) -> None:
+    # time.sleep overshoots by about 0.1 ms here: sleep short, then spin the rest. (Spinning
+    # holds the GIL: run a delaying proxy in a process of its own, see main().)
+    left = due - time.perf_counter()
+    if left > 0.0003:
+        time.sleep(left - 0.0002)
+    while time.perf_counter() < due:
         pass
 
 
 def main() -> None:
-    """``python -m tests.bench.rpc_counter HOST DELAY_S PORT...``: prints the port map as JSON,
-    then forwards until killed."""
+    """``python -m tests.bench.rpc_counter HOST DELAY_S LABEL[,LABEL...] PORT...``: one proxy per
+    label (each counts its own calls), all adding DELAY_S each way. Prints {label: {target port:
+    proxy port}} as JSON, then answers each ``counts`` line on stdin with {label: {call: count}}
+    as JSON (and starts counting afresh); exits when stdin closes."""
     import json
     import sys
 
-    host, delay, *ports = sys.argv[1:]
-    proxy = RpcCounter(host, [int(p) for p in ports], float(delay))
-    print(json.dumps(proxy.ports), flush=True)
-    threading.Event().wait()
+    sys.setswitchinterval(0.0001)  # a spinning delay line must not hold up the readers
+    host, delay, labels, *ports = sys.argv[1:]
+    proxies = {
+        label: RpcCounter(host, [int(p) for p in ports], float(delay))
+        for label in labels.split(",")
+    }
+    print(json.dumps({label: p.ports for label, p in proxies.items()}), flush=True)
+    for command in sys.stdin:
+        if command.strip() == "counts":
+            counts = {label: dict(p.reset(settle_s=0)) for label, p in proxies.items()}
+            print(json.dumps(counts), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,16 @@
-"""``make bench``: sidecars per second and latency per message, this function (warm) against the
-naive way (new mount per message, path-based stat + create + write), in one run, on a loopback
-nfs-ganesha. Also counts the NFS/MOUNT RPCs each spends per message through a counting proxy.
+"""``make bench``: sidecars per second, latency per sidecar, NFS calls per sidecar and Lambda billed
+milliseconds, for the warm handler in direct mode (one SNS record per invocation), the warm handler
+with SQS batches of 10, and the naive way (new mount per message, path-based stat + create +
+write), all in one run against a real nfs-ganesha: on loopback, and through a proxy adding a fixed
+delay each way. Every figure printed is measured in this run, the round trips included. Also the
+cold start: import plus first mount, in fresh processes.
 
-Environment: BENCH_MESSAGES (per side, default 600), BENCH_BLOCK (messages per interleaved block).
+Writes the report to stdout and its Markdown table to .tmp/bench.md (``make bench-readme`` puts that
+into the README).
+
+Environment: BENCH_MESSAGES (sidecars per mode and scenario, default 600), BENCH_BLOCK (sidecars
+per interleaved block, a multiple of 10), BENCH_DELAYS_MS (one-way delays, default "0.25,1"),
+BENCH_COLD_RUNS (default 7), BENCH_RTT_CALLS (default 200), BENCH_MARKDOWN (default .tmp/bench.md).
 """
 
 from __future__ import annotations
@@ -12,10 +20,15 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import socket
+import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,26 +36,56 @@ from nfs_sidecar.config import Config
 from nfs_sidecar.handler import Handler
 from nfs_sidecar.message import from_envelope
 from tests.bench.naive import write_sidecar_naive
-from tests.bench.rpc_counter import RpcCounter
-from tests.bundled_libnfs import load_bundled_libnfs
-from tests.nfs_server import NfsServer, rpc_null_ok
+from tests.bench.report import (
+    BATCH,
+    DEFAULT_ONE_WAY_MS,
+    MODES,
+    ColdStart,
+    ModeResult,
+    Scenario,
+    markdown_header,
+    render_markdown,
+    render_text,
+)
+from tests.bundled_libnfs import NATIVE_ARCH, WORK, load_bundled_libnfs
+from tests.nfs_server import NfsServer
 
+ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = "-sidecar.json"
-# One-way delay of the "network" scenario: about 0.5 ms round trip, as between a Lambda and a
-# storage cluster in the same AWS region (loopback alone has almost no latency).
-NETWORK_ONE_WAY_S = 0.00025
 TIMEOUT_MS = 5000
+SETTLE_S = 0.2  # the function's last REMOVE is not waited for: let it reach the counter
+COUNTED_PASS = 50  # sidecars per mode counted on loopback (where the timings go direct)
+
+# Runs invocations of one mode for some files: [(duration_s, records), ...] per invocation.
+Runner = Callable[[list[str], int], list[tuple[float, int]]]
 
 
-def sns_event(filename: str, seq: int) -> dict:
+def envelope(filename: str, seq: int) -> dict:
     published = f"2026-11-24T12:{seq // 60000 % 60:02d}:{seq // 1000 % 60:02d}.{seq % 1000:03d}Z"
-    envelope = {
+    return {
         "MessageId": f"bench-{seq}",
         "TopicArn": "arn:aws:sns:us-east-1:000000000000:bench",
         "Timestamp": published,
         "Message": json.dumps({"filename": filename, "results": {"status": "ok", "seq": seq}}),
     }
-    return {"Records": [{"EventSource": "aws:sns", "Sns": envelope}]}
+
+
+def sns_event(filename: str, seq: int) -> dict:
+    return {"Records": [{"EventSource": "aws:sns", "Sns": envelope(filename, seq)}]}
+
+
+def sqs_event(files: list[str], seq0: int) -> dict:
+    """What the event source mapping sends: raw message delivery off, an SNS envelope per body."""
+    return {
+        "Records": [
+            {
+                "eventSource": "aws:sqs",
+                "messageId": f"sqs-{seq0 + i}",
+                "body": json.dumps(envelope(name, seq0 + i)),
+            }
+            for i, name in enumerate(files)
+        ]
+    }
 
 
 def make_files(export: Path, prefix: str, count: int) -> list[str]:
@@ -57,23 +100,27 @@ def make_files(export: Path, prefix: str, count: int) -> list[str]:
     return names
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+class Modes:
+    """One runner per mode; ``ports`` gives each mode's (NFS, MOUNT) ports. The two handlers are
+    two execution environments: each mounts once and keeps its mount."""
+
+    def __init__(self, server: NfsServer, ports: dict[str, tuple[int, int]]) -> None:
+        self.handlers = [
+            handler_for(server, *ports["direct"]),
+            handler_for(server, *ports["batch"]),
+        ]
+        direct_handler, batch_handler = self.handlers
+        self.run: dict[str, Runner] = {
+            "direct": lambda files, seq0: direct(direct_handler, files, seq0),
+            "batch": lambda files, seq0: batch(batch_handler, files, seq0),
+            "naive": lambda files, seq0: naive(url_for(server, *ports["naive"]), files, seq0),
+        }
+
+    def reconnects(self) -> int:
+        return sum(h.reconnects for h in self.handlers)
 
 
-def run_side(send: Callable[[str, int], None], files: list[str], seq0: int) -> list[float]:
-    latencies = []
-    for i, name in enumerate(files):
-        started = time.perf_counter()
-        send(name, seq0 + i)
-        latencies.append(time.perf_counter() - started)
-    return latencies
-
-
-def sides(
-    server: NfsServer, nfs_port: int, mount_port: int
-) -> dict[str, Callable[[str, int], None]]:
+def handler_for(server: NfsServer, nfs_port: int, mount_port: int) -> Handler:
     config = Config(
         server.host,
         server.open.path,
@@ -82,162 +129,312 @@ def sides(
         timeout_ms=TIMEOUT_MS,
         suffix=SUFFIX,
     )
-    handler = Handler(config)
-    url = f"nfs://{server.host}{server.open.path}?nfsport={nfs_port}&mountport={mount_port}"
+    return Handler(config)
 
-    def function(name: str, seq: int) -> None:
+
+def url_for(server: NfsServer, nfs_port: int, mount_port: int) -> str:
+    return f"nfs://{server.host}{server.open.path}?nfsport={nfs_port}&mountport={mount_port}"
+
+
+def direct(handler: Handler, files: list[str], seq0: int) -> list[tuple[float, int]]:
+    timings = []
+    for i, name in enumerate(files):
+        event = sns_event(name, seq0 + i)
         with contextlib.redirect_stdout(io.StringIO()):  # its log line is part of the work
-            handler(sns_event(name, seq))
+            started = time.perf_counter()
+            handler(event)
+            timings.append((time.perf_counter() - started, 1))
+    return timings
 
-    def naive(name: str, seq: int) -> None:
-        note = from_envelope(sns_event(name, seq)["Records"][0]["Sns"], SUFFIX)
+
+def batch(handler: Handler, files: list[str], seq0: int) -> list[tuple[float, int]]:
+    timings = []
+    for start in range(0, len(files), BATCH):
+        event = sqs_event(files[start : start + BATCH], seq0 + start)
+        with contextlib.redirect_stdout(io.StringIO()) as log:
+            started = time.perf_counter()
+            result = handler(event)
+            timings.append((time.perf_counter() - started, len(event["Records"])))
+        if result != {"batchItemFailures": []}:
+            raise RuntimeError(f"the batch failed records: {result}\n{log.getvalue()}")
+    return timings
+
+
+def naive(url: str, files: list[str], seq0: int) -> list[tuple[float, int]]:
+    timings = []
+    for i, name in enumerate(files):
+        note = from_envelope(envelope(name, seq0 + i), SUFFIX)
+        started = time.perf_counter()
         write_sidecar_naive(url, note, SUFFIX, TIMEOUT_MS)
+        timings.append((time.perf_counter() - started, 1))
+    return timings
 
-    return {"function": function, "naive": naive}
+
+def interleaved(
+    run: dict[str, Runner], files: dict[str, list[str]], block: int
+) -> dict[str, ModeResult]:
+    """Every mode in turn, a block at a time: all see the same machine noise."""
+    results = {mode: ModeResult() for mode in MODES}
+    total = len(files["direct"])
+    for start in range(0, total, block):
+        for mode in MODES:
+            for duration, records in run[mode](files[mode][start : start + block], start):
+                results[mode].durations_s.append(duration)
+                results[mode].records.append(records)
+    return results
 
 
-def count_rpcs(server: NfsServer, export: Path) -> dict[str, tuple[float, dict[str, float]]]:
-    counter = RpcCounter(server.host, [server.nfs_port, server.mount_port])
-    try:
-        runners = sides(server, counter.ports[server.nfs_port], counter.ports[server.mount_port])
-        result = {}
-        n = 20
-        for label, send in runners.items():
-            files = make_files(export, f"count-{label}", n + 1)
-            send(files[-1], 0)  # warm: the function mounts once per environment
-            counter.reset()
-            run_side(send, files[:n], 1)
-            result[label] = counter.reset()
-        # The function again, replacing existing sidecars (adds the READ of the current one).
-        files = make_files(export, "count-function", n + 1)
-        counter.reset()
-        run_side(runners["function"], files[:n], 10_000)
-        result["function (replace)"] = counter.reset()
-        return {
-            label: (sum(c.values()) / n, {k: v / n for k, v in sorted(c.items())})
-            for label, c in result.items()
+class Proxy:
+    """The counting (and delaying) proxy in a process of its own, one port pair per label."""
+
+    def __init__(self, server: NfsServer, one_way_s: float, labels: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "tests.bench.rpc_counter", server.host, str(one_way_s)),
+                *(",".join(labels), str(server.nfs_port), str(server.mount_port)),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        mapping = json.loads(self._line())
+        self.ports = {
+            label: (int(p[str(server.nfs_port)]), int(p[str(server.mount_port)]))
+            for label, p in mapping.items()
         }
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the proxy exited")
+        return line
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """The calls each label saw since the last time, once the last unwaited ones are in."""
+        time.sleep(SETTLE_S)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("counts\n")
+        self.proc.stdin.flush()
+        return json.loads(self._line())
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def rtt(host: str, port: int, calls: int) -> float:
+    """Median round trip of NFS NULL calls, one at a time on one connection (ms)."""
+    call = struct.pack(">10I", 0, 0, 2, 100003, 3, 0, 0, 0, 0, 0)
+    times = []
+    with socket.create_connection((host, port), timeout=5) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for xid in range(1, calls + 1):
+            request = struct.pack(">I", 0x80000000 | len(call)) + struct.pack(">I", xid) + call[4:]
+            started = time.perf_counter()
+            s.sendall(request)
+            reply = b""
+            while len(reply) < 28:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise RuntimeError("the server closed the connection during the NULL calls")
+                reply += chunk
+            times.append(time.perf_counter() - started)
+            if struct.unpack(">I", reply[4:8])[0] != xid or len(reply) != 28:
+                raise RuntimeError("unexpected NULL reply")
+    return statistics.median(times) * 1000
+
+
+def warm_up(modes: Modes, export: Path, name: str, proxy: Proxy | None) -> dict[str, int]:
+    """A fresh handler's first invocation (counted when there is a proxy), then 20 sidecars more
+    per mode, outside the measurement."""
+    first = {"direct": 1, "batch": BATCH, "naive": 1}
+    for mode in MODES:
+        modes.run[mode](make_files(export, f"{name}-first-{mode}", first[mode]), 800_000)
+    first_calls = proxy.counts()["direct"] if proxy else {}
+    for mode in MODES:
+        modes.run[mode](make_files(export, f"{name}-warm-{mode}", 2 * BATCH), 900_000)
+    if proxy:
+        proxy.counts()
+    return first_calls
+
+
+def with_counts(results: dict[str, ModeResult], counts: dict[str, dict[str, int]]) -> None:
+    for mode, result in results.items():
+        result.calls, result.calls_sidecars = counts[mode], result.sidecars
+
+
+def loopback(server: NfsServer, export: Path, total: int, block: int, rtt_calls: int) -> Scenario:
+    """Timed straight against the server; the calls counted in a pass through a pass-through
+    proxy right after (same modes, same handlers' code, fresh handlers)."""
+    direct_ports = (server.nfs_port, server.mount_port)
+    modes = Modes(server, dict.fromkeys(MODES, direct_ports))
+    warm_up(modes, export, "loopback", None)
+    files = {mode: make_files(export, f"loopback-{mode}", total) for mode in MODES}
+    results = interleaved(modes.run, files, block)
+    round_trip = rtt(server.host, server.nfs_port, rtt_calls)
+
+    proxy = Proxy(server, 0.0, list(MODES))
+    try:
+        counted_modes = Modes(server, proxy.ports)
+        first_calls = warm_up(counted_modes, export, "counted", proxy)
+        n = min(COUNTED_PASS, total)
+        counted_files = {mode: make_files(export, f"counted-{mode}", n) for mode in MODES}
+        counted = interleaved(counted_modes.run, counted_files, block)
+        counts = proxy.counts()
+        for mode in MODES:
+            results[mode].calls = counts[mode]
+            results[mode].calls_sidecars = counted[mode].sidecars
+        # The same files again, newer: each sidecar replaces an existing one (lock, read, rename).
+        counted_modes.run["direct"](counted_files["direct"], 10_000)
+        replace = sum(proxy.counts()["direct"].values()) / n
+        if counted_modes.reconnects():
+            raise RuntimeError("a handler reconnected during the counted pass")
     finally:
-        counter.close()
+        proxy.close()
+    return Scenario(
+        "loopback",
+        0.0,
+        round_trip,
+        rtt_calls,
+        f"counted in a pass of {n} sidecars per mode through a pass-through proxy",
+        results,
+        first_calls,
+        replace,
+    )
 
 
-def measure(
+def delayed(
     server: NfsServer,
     export: Path,
-    nfs_port: int,
-    mount_port: int,
+    one_way_ms: float,
     total: int,
     block: int,
-    scenario: str,
-) -> dict[str, list[float]]:
-    runners = sides(server, nfs_port, mount_port)
-    files = {label: make_files(export, f"{scenario}-{label}", total) for label in runners}
-    for label, send in runners.items():  # warm-up outside the measurement
-        run_side(send, make_files(export, f"{scenario}-warm-{label}", 20), 900_000)
-    latencies: dict[str, list[float]] = {label: [] for label in runners}
-    for start in range(0, total, block):  # interleaved: both see the same machine noise
-        for label, send in runners.items():
-            latencies[label] += run_side(send, files[label][start : start + block], start)
-    return latencies
-
-
-def null_rtt_ms(host: str, port: int, n: int = 50) -> float:
-    times = []
-    for _ in range(n):
-        started = time.perf_counter()
-        rpc_null_ok(host, port)  # includes the TCP connect: a lower bound of two round trips
-        times.append(time.perf_counter() - started)
-    return percentile(times, 0.5) * 1000 / 2
-
-
-def delaying_proxy(server: NfsServer) -> tuple[subprocess.Popen[str], dict[int, int]]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.bench.rpc_counter",
-            server.host,
-            str(NETWORK_ONE_WAY_S),
-            str(server.nfs_port),
-            str(server.mount_port),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    rtt_calls: int,
+) -> Scenario:
+    """Timed and counted in the same run, through the delaying proxy."""
+    proxy = Proxy(server, one_way_ms / 1000, [*MODES, "probe"])
+    try:
+        round_trip = rtt(server.host, proxy.ports["probe"][0], rtt_calls)
+        modes = Modes(server, proxy.ports)
+        name = f"delay{one_way_ms:g}"
+        first_calls = warm_up(modes, export, name, proxy)
+        files = {mode: make_files(export, f"{name}-{mode}", total) for mode in MODES}
+        results = interleaved(modes.run, files, block)
+        with_counts(results, proxy.counts())
+        if modes.reconnects():
+            raise RuntimeError("a handler reconnected during the measurement")
+    finally:
+        proxy.close()
+    return Scenario(
+        f"+{one_way_ms:g} ms",
+        one_way_ms,
+        round_trip,
+        rtt_calls,
+        "counted in the measured run",
+        results,
+        first_calls,
     )
-    assert proc.stdout is not None
-    ports = {int(k): v for k, v in json.loads(proc.stdout.readline()).items()}
-    return proc, ports
 
 
-def report(title: str, latencies: dict[str, list[float]], rpcs: dict) -> None:
-    print(f"\n{title}")
-    print(f"  {'':20} {'sidecars/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'RPCs/msg':>9}")
-    stats = {}
-    for label, values in latencies.items():
-        rate = len(values) / sum(values)
-        p50, p99 = percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
-        stats[label] = (rate, p50, p99)
-        print(f"  {label:20} {rate:10.0f} {p50:8.2f} {p99:8.2f} {rpcs[label][0]:9.1f}")
-    (f_rate, _f50, f_p99), (n_rate, n_p50, _n99) = stats["function"], stats["naive"]
-    print(
-        f"  throughput function/naive: {f_rate / n_rate:.2f}x;  "
-        f"function p99 / naive p50: {f_p99 / n_p50:.2f}"
+COLD_START = """
+import json, sys, time
+t0 = time.perf_counter()
+import nfs_sidecar.handler
+from nfs_sidecar.libnfs import load_libnfs
+from nfs_sidecar.nfs_client import NfsClient
+t1 = time.perf_counter()
+load_libnfs()  # the package's own lib/, as in Lambda
+t2 = time.perf_counter()
+client = NfsClient(sys.argv[1], sys.argv[2], nfs_port=int(sys.argv[3]),
+                   mount_port=int(sys.argv[4]), timeout_ms=5000)
+t3 = time.perf_counter()
+client.close()
+print(json.dumps([(t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000]))
+"""
+
+
+def cold_start(server: NfsServer, zip_path: Path, work: Path, runs: int) -> ColdStart:
+    """The zip's contents in a fresh interpreter each time, as Lambda runs them: the package
+    imported (compiled from source: the zip holds no .pyc, and /var/task is read-only, so
+    nothing is cached), libnfs loaded, one mount. Then once more with .pyc files compiled in,
+    to show what they would save."""
+    task = work / "task"
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(task)
+    compiled = work / "task-pyc"
+    shutil.copytree(task, compiled)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(compiled / "nfs_sidecar")],
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
     )
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)
+    argv = [server.host, server.open.path, str(server.nfs_port), str(server.mount_port)]
+    result = ColdStart([], [], [], [])
+    for _ in range(runs):
+        for folder, imports in ((task, result.import_ms), (compiled, result.import_pyc_ms)):
+            out = subprocess.run(
+                [sys.executable, "-c", COLD_START, *argv],
+                cwd=folder,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+            imported, loaded, mounted = json.loads(out)
+            imports.append(imported)
+            if folder == task:
+                result.load_ms.append(loaded)
+                result.mount_ms.append(mounted)
+    return result
+
+
+def built_zip() -> Path:
+    """The zip load_bundled_libnfs() built from this checkout (for this machine's architecture)."""
+    (path,) = (WORK / "dist").glob(f"nfs-sidecar-*-{NATIVE_ARCH}.zip")
+    return path
 
 
 def main() -> int:
     total = int(os.environ.get("BENCH_MESSAGES", "600"))
     block = int(os.environ.get("BENCH_BLOCK", "50"))
-    library = load_bundled_libnfs()  # both sides run on the zip's own libnfs
+    default_delays = ",".join(f"{d:g}" for d in DEFAULT_ONE_WAY_MS)
+    delays = [float(d) for d in os.environ.get("BENCH_DELAYS_MS", default_delays).split(",") if d]
+    cold_runs = int(os.environ.get("BENCH_COLD_RUNS", "7"))
+    rtt_calls = int(os.environ.get("BENCH_RTT_CALLS", "200"))
+    if block % BATCH or total % block:
+        raise SystemExit(f"BENCH_BLOCK must be a multiple of {BATCH} dividing BENCH_MESSAGES")
+    library = load_bundled_libnfs()  # every mode runs on the zip's own libnfs
     with (
         tempfile.TemporaryDirectory(prefix="nfs-sidecar-bench-") as tmp,
         NfsServer(Path(tmp)) as server,
     ):
         export = server.open.local
-        rpcs = count_rpcs(server, export)
-        loopback = measure(
-            server, export, server.nfs_port, server.mount_port, total, block, "loopback"
-        )
-        proxy, ports = delaying_proxy(server)
-        try:
-            rtt = null_rtt_ms(server.host, ports[server.nfs_port])
-            network = measure(
-                server,
-                export,
-                ports[server.nfs_port],
-                ports[server.mount_port],
-                total,
-                block,
-                "network",
-            )
-        finally:
-            proxy.kill()
-            proxy.wait()
+        cold = cold_start(server, built_zip(), Path(tmp) / "cold-start", cold_runs)
+        scenarios = [loopback(server, export, total, block, rtt_calls)]
+        for one_way_ms in delays:
+            scenarios.append(delayed(server, export, one_way_ms, total, block, rtt_calls))
 
+    sha = hashlib.sha256(library.read_bytes()).hexdigest()[:12]
+    python = sys.version.split()[0]
     print(
-        f"\nnfs-sidecar benchmark: {total} messages per side, nfs-ganesha on this machine, "
-        f"files two folders deep, Python {sys.version.split()[0]}, the zip's libnfs "
-        f"({library.name}, sha256 {hashlib.sha256(library.read_bytes()).hexdigest()[:12]})"
+        render_text(
+            f"nfs-sidecar benchmark: {total} sidecars per mode and scenario, nfs-ganesha on this "
+            f"machine, files two folders deep, Python {python}, the zip's libnfs ({library.name}, "
+            f"sha256 {sha})",
+            scenarios,
+            cold,
+        )
     )
-    print(
-        "function = warm handler (one mount, cached folder handles, pipelined RPCs, atomic "
-        "write, ordering check)\nnaive    = new mount per message, path-based stat, plain "
-        "create + write"
-    )
-    report("loopback (no network latency):", loopback, rpcs)
-    report(
-        f"through a proxy adding {NETWORK_ONE_WAY_S * 1e3:.2f} ms each way "
-        f"(measured round trip {rtt:.2f} ms), like a same-region network:",
-        network,
-        rpcs,
-    )
-    replace = rpcs["function (replace)"][0]
-    print(
-        f"\nfunction replacing an existing sidecar (lock + read + rename): {replace:.1f} RPCs/msg"
-    )
-    print("RPCs per message by procedure:")
-    for label, (_total, by_proc) in rpcs.items():
-        print(f"  {label:20} " + ", ".join(f"{k} {v:g}" for k, v in by_proc.items()))
+    markdown = render_markdown(markdown_header(total, python), scenarios, cold)
+    out = Path(os.environ.get("BENCH_MARKDOWN", ROOT / ".tmp" / "bench.md"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown)
+    print(f"Markdown report written to {out} (make bench-readme: into the README)")
     return 0
 
 

@@ -1,0 +1,64 @@
+"""The README's Performance table is a `make bench` report (see scripts/bench_readme.py): it has
+the shape the bench generates. No NFS here: the report is rendered from made-up figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.bench.report import (
+    DEFAULT_ONE_WAY_MS,
+    MODES,
+    ColdStart,
+    ModeResult,
+    Scenario,
+    markdown_header,
+    readme_section,
+    render_markdown,
+    shape,
+    with_readme_section,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_MESSAGES = 600  # make bench's default
+
+
+def stub_markdown(total: int) -> str:
+    def mode(records: int) -> ModeResult:
+        n = total // records
+        return ModeResult([0.002] * n, [records] * n, {"NFS.LOOKUP": total}, total)
+
+    scenarios = [
+        Scenario(
+            "loopback" if not one_way else f"+{one_way:g} ms",
+            one_way,
+            0.1,
+            200,
+            "counted",
+            {"direct": mode(1), "batch": mode(10), "naive": mode(1)},
+            {"MOUNT.MNT": 1},
+            9.0 if not one_way else None,
+        )
+        for one_way in (0.0, *DEFAULT_ONE_WAY_MS)
+    ]
+    cold = ColdStart([40.0], [1.0], [2.0], [20.0])
+    return render_markdown(markdown_header(total, "3.12.1"), scenarios, cold)
+
+
+def test_the_readme_table_is_a_bench_report() -> None:
+    section = readme_section((ROOT / "README.md").read_text())
+    assert shape(section) == shape(stub_markdown(BENCH_MESSAGES)), (
+        "README.md's Performance section is not what `make bench` generates: run `make bench` "
+        "then `make bench-readme`"
+    )
+
+
+def test_the_stub_report_lists_every_mode_of_every_scenario() -> None:
+    rows = [line for line in stub_markdown(20).splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + len(MODES) * (1 + len(DEFAULT_ONE_WAY_MS))
+
+
+def test_bench_readme_replaces_only_its_section() -> None:
+    readme = "intro\n<!-- BEGIN_BENCH -->\nold\n<!-- END_BENCH -->\nafter\n"
+    assert with_readme_section(readme, "new\n") == (
+        "intro\n<!-- BEGIN_BENCH -->\nnew\n<!-- END_BENCH -->\nafter\n"
+    )
