@@ -113,7 +113,7 @@ tf-docs: ## rewrite the Inputs/Outputs tables of the Terraform READMEs from vari
 
 .PHONY: bench
 bench: need-root deps venv ## benchmark: direct, SQS batches of 10 and naive, on loopback and through a latency proxy; writes .tmp/bench.md
-	PYTHONPATH=function:. $(PY) -m tests.bench.run
+	PYTHONPATH=function:. BENCH_PYTHONS="$(EXTRA_PYTHONS)" $(PY) -m tests.bench.run
 
 .PHONY: bench-readme
 bench-readme: ## put the last `make bench` report (.tmp/bench.md) into the README's Performance section

@@ -10,7 +10,9 @@ into the README).
 
 Environment: BENCH_MESSAGES (sidecars per mode and scenario, default 600), BENCH_BLOCK (sidecars
 per interleaved block, a multiple of 10), BENCH_DELAYS_MS (one-way delays, default "0.25,1"),
-BENCH_COLD_RUNS (default 7), BENCH_RTT_CALLS (default 200), BENCH_MARKDOWN (default .tmp/bench.md).
+BENCH_COLD_RUNS (default 7), BENCH_PYTHONS (interpreters for the cold start, default this one;
+`make bench` passes the Lambda Pythons found), BENCH_RTT_CALLS (default 200), BENCH_MARKDOWN
+(default .tmp/bench.md).
 """
 
 from __future__ import annotations
@@ -355,7 +357,9 @@ print(json.dumps([(t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000]))
 """
 
 
-def cold_start(server: NfsServer, zip_path: Path, work: Path, runs: int) -> ColdStart:
+def cold_start(
+    server: NfsServer, zip_path: Path, work: Path, runs: int, pythons: list[str]
+) -> list[ColdStart]:
     """The zip's contents in a fresh interpreter each time, as Lambda runs them: the package
     imported (compiled from source: the zip holds no .pyc, and /var/task is read-only, so
     nothing is cached), libnfs loaded, one mount. Then once more with .pyc files compiled in,
@@ -365,19 +369,34 @@ def cold_start(server: NfsServer, zip_path: Path, work: Path, runs: int) -> Cold
         zf.extractall(task)
     compiled = work / "task-pyc"
     shutil.copytree(task, compiled)
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(compiled / "nfs_sidecar")],
-        check=True,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-    )
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)
     argv = [server.host, server.open.path, str(server.nfs_port), str(server.mount_port)]
-    result = ColdStart([], [], [], [])
+    results = []
+    for python in pythons:
+        version = subprocess.run(
+            [python, "-c", "import sys; print(sys.version.split()[0])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run(
+            [python, "-m", "compileall", "-q", str(compiled / "nfs_sidecar")],
+            check=True,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+        )
+        results.append(cold_runs(python, version, task, compiled, argv, env, runs))
+    return results
+
+
+def cold_runs(
+    python: str, version: str, task: Path, compiled: Path, argv: list[str], env: dict, runs: int
+) -> ColdStart:
+    result = ColdStart(version, [], [], [], [])
     for _ in range(runs):
         for folder, imports in ((task, result.import_ms), (compiled, result.import_pyc_ms)):
             out = subprocess.run(
-                [sys.executable, "-c", COLD_START, *argv],
+                [python, "-c", COLD_START, *argv],
                 cwd=folder,
                 env=env,
                 capture_output=True,
@@ -404,17 +423,19 @@ def main() -> int:
     block = int(os.environ.get("BENCH_BLOCK", "50"))
     default_delays = ",".join(f"{d:g}" for d in DEFAULT_ONE_WAY_MS)
     delays = [float(d) for d in os.environ.get("BENCH_DELAYS_MS", default_delays).split(",") if d]
-    cold_runs = int(os.environ.get("BENCH_COLD_RUNS", "7"))
+    runs = int(os.environ.get("BENCH_COLD_RUNS", "7"))
+    pythons = os.environ.get("BENCH_PYTHONS", "").split() or [sys.executable]
     rtt_calls = int(os.environ.get("BENCH_RTT_CALLS", "200"))
     if block % BATCH or total % block:
         raise SystemExit(f"BENCH_BLOCK must be a multiple of {BATCH} dividing BENCH_MESSAGES")
+    started = time.monotonic()
     library = load_bundled_libnfs()  # every mode runs on the zip's own libnfs
     with (
         tempfile.TemporaryDirectory(prefix="nfs-sidecar-bench-") as tmp,
         NfsServer(Path(tmp)) as server,
     ):
         export = server.open.local
-        cold = cold_start(server, built_zip(), Path(tmp) / "cold-start", cold_runs)
+        cold = cold_start(server, built_zip(), Path(tmp) / "cold-start", runs, pythons)
         scenarios = [loopback(server, export, total, block, rtt_calls)]
         for one_way_ms in delays:
             scenarios.append(delayed(server, export, one_way_ms, total, block, rtt_calls))
@@ -434,7 +455,10 @@ def main() -> int:
     out = Path(os.environ.get("BENCH_MARKDOWN", ROOT / ".tmp" / "bench.md"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown)
-    print(f"Markdown report written to {out} (make bench-readme: into the README)")
+    took = time.monotonic() - started
+    print(
+        f"Markdown report written to {out} (make bench-readme: into the README); took {took:.0f} s"
+    )
     return 0
 
 

@@ -3,6 +3,7 @@ the shape the bench generates. No NFS here: the report is rendered from made-up 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.bench.report import (
@@ -40,7 +41,7 @@ def stub_markdown(total: int) -> str:
         )
         for one_way in (0.0, *DEFAULT_ONE_WAY_MS)
     ]
-    cold = ColdStart([40.0], [1.0], [2.0], [20.0])
+    cold = [ColdStart("3.12.1", [40.0], [1.0], [2.0], [20.0])]
     return render_markdown(markdown_header(total, "3.12.1"), scenarios, cold)
 
 
@@ -55,6 +56,14 @@ def test_the_readme_table_is_a_bench_report() -> None:
 def test_the_stub_report_lists_every_mode_of_every_scenario() -> None:
     rows = [line for line in stub_markdown(20).splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + len(MODES) * (1 + len(DEFAULT_ONE_WAY_MS))
+
+
+def test_a_cold_start_per_interpreter_keeps_the_shape() -> None:
+    one = stub_markdown(600)
+    part = re.search(r"Python 3\.12\.1: [^\n]*", one)
+    assert part is not None
+    two = one.replace(part[0], f"{part[0]} | {part[0].replace('3.12.1', '3.13.0')}")
+    assert two != one and shape(two) == shape(one)
 
 
 def test_bench_readme_replaces_only_its_section() -> None:
