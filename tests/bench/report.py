@@ -203,7 +203,7 @@ def render_text(header: str, scenarios: list[Scenario], cold: list[ColdStart]) -
             out.append(f"  direct, replacing an existing sidecar: {s.replace_calls:.1f} calls")
         by_proc = "; ".join(
             f"{key} "
-            + ", ".join(f"{k} {v / m.calls_sidecars:g}" for k, v in sorted(m.calls.items()))
+            + ", ".join(f"{k} {v / m.calls_sidecars:.3g}" for k, v in sorted(m.calls.items()))
             for key, m in s.modes.items()
         )
         out.append(f"  calls per sidecar by procedure: {by_proc}")
