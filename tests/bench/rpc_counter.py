@@ -162,11 +162,12 @@ class _DelayLine:
 
 
 def _sleep_until(due: float) -> None:
-    # time.sleep overshoots by about 0.1 ms here: sleep short, then spin the rest. (Spinning
-    # holds the GIL: run a delaying proxy in a process of its own, see main().)
+    # time.sleep overshoots by about 0.1 ms here: sleep short, then spin the rest, no longer
+    # (spinning takes a core from a 2-core machine, and holds the GIL: run a delaying proxy in a
+    # process of its own, see main()).
     left = due - time.perf_counter()
-    if left > 0.0003:
-        time.sleep(left - 0.0002)
+    if left > 0.0002:
+        time.sleep(left - 0.00015)
     while time.perf_counter() < due:
         pass
 
