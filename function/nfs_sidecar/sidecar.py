@@ -27,14 +27,21 @@ waiting), the names this writer made (temp file, lock) are remembered as orphans
 before its next write, over a new connection if need be. An orphaned lock is removed only while
 it is younger than half of ``lock_stale_seconds`` since this writer took it: later, another writer
 may have broken it as stale and taken it. A lock whose CREATE reply was lost is not known to be
-this writer's, and is left to the stale-lock rule. Temp files of a writer that died (its process
-killed) are not swept: they stay until removed by hand.
+this writer's, and is left to the stale-lock rule.
+
+What a writer that died (its process killed) left is removed by later writers (sweep.py): a
+page of the folder's listing rides along with a write's first round trip when one is due
+(``Sweeper.start``) and is read once the sidecar is published (``Sweeper.finish``); temp files
+and locks of our own forms unchanged for longer than ``lock_stale_seconds`` are removed. A new
+sidecar still costs 5 calls; the first write into a folder per ``lock_stale_seconds`` 6, in the
+same round trips.
 
 Readers see no sidecar, the old one or the new one: never a partial one. An older notification
 never replaces a sidecar written for a newer one, also when both are processed at once. A lock
-left by a writer that died is broken once older than ``lock_stale_seconds`` (set above the
-function's timeout). Temp files are only ever renamed or linked by the writer that created them,
-and removed on failure.
+left by a writer that died is taken over once older than ``lock_stale_seconds`` (set above the
+function's timeout), with a guarded SETATTR, so that of several writers seeing it at once
+exactly one gets it (sweep.py). Temp files are only ever renamed or linked by the writer
+that created them, and removed on failure.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from .nfs3_xdr import EXIST, NOENT, NOTSUPP, PERM
 from .nfs_client import Entry, NfsClient
 from .nfs_errors import NfsConnectionError, NfsError, NfsStatusError
 from .rpc_engine import Pending
+from .sweep import Sweeper, take_over
 
 FORMAT_VERSION = 1
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # far above what a 256 KiB message produces
@@ -180,6 +188,7 @@ class SidecarWriter:
         self.suffix = suffix
         self.lock_stale_ns = lock_stale_seconds * 1_000_000_000
         self.hard_links = True  # until the server says otherwise, for this mount
+        self.sweeper = Sweeper(client, suffix, lock_stale_seconds)  # dead writers' leftovers
 
     def write(self, note: Notification, lock_wait_s: float) -> Outcome:
         folder, name, sidecar_name = sidecar_location(note.filename, self.suffix)
@@ -203,6 +212,7 @@ class SidecarWriter:
         tmp_name = f".{sidecar_name}.{secrets.token_hex(4)}.tmp"
         file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, tmp_name)
         try:
+            page = self.sweeper.start(folder, dir_fh)  # sweep hook 1: a page rides along
             client.wait(file_call, tmp_call)
         except NfsError:
             # The temp file may exist without this writer knowing (a lost reply): its name is
@@ -241,6 +251,7 @@ class SidecarWriter:
             self.orphans.extend(Orphan(folder, n, taken.get(n)) for n in leftovers)
             if isinstance(exc, NfsConnectionError):
                 raise  # the handler tries again at once, on a new connection
+        self.sweeper.finish(page, tmp.attributes)  # sweep hook 2: stale leftovers it lists
         return via
 
     def _publish(
@@ -333,8 +344,11 @@ class SidecarWriter:
             mtime_ns = lock.attributes.mtime_ns if lock.attributes else time.time_ns()
             age_ns = time.time_ns() - mtime_ns
             if age_ns > self.lock_stale_ns:
-                # Its writer died (none outlives the function timeout): break the lock.
-                self._remove(dir_fh, [lock_name])
+                # Its writer died (none outlives the function timeout): take the lock over,
+                # guarded so that one writer alone wins it (sweep.py says why).
+                taken[lock_name] = time.monotonic()
+                if take_over(client, lock):
+                    return
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
