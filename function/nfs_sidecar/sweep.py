@@ -66,6 +66,7 @@ from .rpc_engine import Pending
 PAGE_BYTES = 16 * 1024  # about 70-100 names with attributes and handles
 PAGE_EVERY_WRITES = 16
 MAX_SWEPT_FOLDERS = 4096
+MAX_WAITING_PAGES = 4
 TEMP, LOCK = "temp", "lock"
 
 
@@ -112,7 +113,7 @@ class _FolderState:
     cookie: int = 0  # 0: between passes
     verifier: bytes = bytes(8)
     pass_started: float = float("-inf")
-    writes: int = 0  # into the folder since its last page
+    writes: int = 0  # into the folder since its last page was sent
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class Sweeper:
         self.pass_interval_s = float(lock_stale_seconds)
         self.removed: list[str] = []  # names whose removal was sent (for logs and tests)
         self._folders: dict[str, _FolderState] = {}
+        self._waiting: list[tuple[Page, int]] = []  # pages in flight, with their "now"
 
     def due(self, folder: str) -> _FolderState | None:
         """Counts a write into ``folder``; its state when a page is due now."""
@@ -147,15 +149,14 @@ class Sweeper:
             if len(self._folders) >= MAX_SWEPT_FOLDERS:
                 self._folders.clear()
             state = self._folders[folder] = _FolderState()
+        state.writes += 1
         now = self.clock()
-        if state.cookie == 0:
+        if state.cookie == 0:  # between passes (or the last page's reply is not in yet)
             if now - state.pass_started < self.pass_interval_s:
                 return None
             state.pass_started = now
-        else:
-            state.writes += 1
-            if state.writes < PAGE_EVERY_WRITES:
-                return None
+        elif state.writes < PAGE_EVERY_WRITES:
+            return None
         state.writes = 0
         return state
 
@@ -169,28 +170,39 @@ class Sweeper:
         return Page(folder, dir_fh, call)
 
     def finish(self, page: Page | None, reference: Attributes | None) -> None:
-        """Hook 2, once the sidecar is published: reads the page, if its reply is in, and removes
-        the stale leftovers it lists. ``reference``: the write's own new temp file's attributes
-        (its ctime is the server's "now"). Never raises: the sidecar is already written."""
-        if page is None or not page.call.done or self.client.broken:
-            return  # a reply still on its way is dropped: the same page is asked for again
+        """Hook 2, once the sidecar is published: reads the pages whose replies are in (this
+        write's, or an earlier one's that came late) and removes the stale leftovers they list.
+        ``reference``: the attributes of this write's own new temp file, whose ctime is the
+        server's "now" at the time the page was read. Never raises: the sidecar is written."""
+        if page is not None and reference is not None:
+            self._waiting.append((page, reference.ctime_ns))
+        if self.client.broken:
+            self._waiting.clear()
+            return
+        waiting, self._waiting = self._waiting, []
+        for page, now_ns in waiting:
+            if page.call.done:
+                # A failure here is the connection's: its owner sees that at its next call.
+                with contextlib.suppress(NfsError):
+                    self._consume(page, now_ns)
+            else:  # still on its way: read by a later write (the wait services it meanwhile)
+                self._waiting.append((page, now_ns))
+        del self._waiting[:-MAX_WAITING_PAGES]
+
+    def _consume(self, page: Page, now_ns: int) -> None:
         state = self._folders.get(page.folder)
         try:
             listing: DirPage = page.call.result()  # type: ignore[assignment]
         except NfsError:
             if state is not None:  # NFS3ERR_BAD_COOKIE, a folder we may not read, ...
                 state.cookie, state.verifier = 0, bytes(8)
-            return
+            raise
         if state is not None:
             if listing.eof or not listing.entries:
                 state.cookie, state.verifier = 0, bytes(8)
             else:
                 state.cookie, state.verifier = listing.entries[-1].cookie, listing.verifier
-        if reference is None:
-            return
-        # A failure here is the connection's: its owner sees that at its next call.
-        with contextlib.suppress(NfsError):
-            self._remove_stale(page.dir_fh, listing, reference.ctime_ns)
+        self._remove_stale(page.dir_fh, listing, now_ns)
 
     def _remove_stale(self, dir_fh: bytes, listing: DirPage, now_ns: int) -> None:
         client = self.client
