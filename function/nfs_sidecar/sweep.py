@@ -8,9 +8,10 @@ stay. Two mechanisms remove them.
 they find:
 
 - A page is one READDIRPLUS (names with their attributes and handles) of at most
-  ``PAGE_BYTES``, sent together with a write's first round trip (LOOKUP + CREATE) and read after
-  the sidecar is published: it adds one NFS call and no round trip, and a folder of a million
-  names costs a write no more than one bounded page.
+  ``PAGE_BYTES``, sent together with a write's first round trip (LOOKUP + CREATE) and read once
+  the sidecar is published (a reply not in by then is read by a later write; nothing waits for
+  it): it adds one NFS call and no round trip, and a folder of a million names costs a write no
+  more than one bounded page. The removals are sent without waiting for their replies.
 - A pass over a folder starts at most once every ``lock_stale_seconds`` per execution
   environment (nothing becomes removable sooner than that), and a folder longer than a page
   continues from its cookie one page every ``PAGE_EVERY_WRITES`` writes into it, across
