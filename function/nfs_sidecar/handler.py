@@ -3,8 +3,10 @@
 SNS invokes the function asynchronously: a failed record makes the invocation raise, so Lambda's
 retries and then the on-failure destination keep the notification with the reason.
 SQS (a queue between topic and function) gets ``batchItemFailures``: the queue redelivers those
-records and moves them to its dead-letter queue after ``maxReceiveCount``. A record is started
-only while the invocation has the time to finish it; the others go back to the queue unstarted.
+records and moves them to its dead-letter queue after ``maxReceiveCount``. The records of a batch
+are written together, their NFS calls in flight at once (pipeline.py): a batch of N costs about
+the round trips of one record. A batch is started only while the invocation has the time to
+finish it; otherwise only its first record is, and the others go back to the queue unstarted.
 
 Each message logs one JSON line with its outcome, which also carries its metrics (see metrics.py).
 """
@@ -21,10 +23,10 @@ from typing import Any
 
 from . import metrics
 from .config import LOG_LEVELS, Config
-from .message import InvalidMessage, Notification, from_envelope, from_sqs_body
+from .message import Notification, from_envelope, from_sqs_body
 from .nfs3_xdr import BADHANDLE, STALE
 from .nfs_client import NfsClient
-from .nfs_errors import MountError, NfsConnectionError, NfsStatusError
+from .nfs_errors import MountError, NfsConnectionError, NfsError, NfsStatusError
 from .retry import Budget, backoff, reconnecting_may_help, retryable
 from .sidecar import Orphan, Outcome, SidecarWriter
 
@@ -36,6 +38,10 @@ DEFAULT_FUNCTION_NAME = "nfs-sidecar"
 
 class UnsupportedEvent(ValueError):
     """The event is neither SNS nor SQS."""
+
+
+class Deferred(Exception):
+    """Not started: the invocation had too little time left for it (the queue delivers it again)."""
 
 
 class RecordsFailed(Exception):
@@ -99,92 +105,109 @@ class Handler:
         raise UnsupportedEvent(f"unsupported event sources {sorted(map(str, sources))}")
 
     def _sns(self, records: list[dict[str, Any]], context: Any) -> None:
-        failures: list[BaseException] = []
-        for record in records:
-            error = self._handle(from_envelope, record.get("Sns"), context)
-            if error is not None:
-                failures.append(error)
+        errors = self._handle(
+            [(record.get("Sns"), {}) for record in records], from_envelope, context
+        )
+        failures = [error for error in errors if error is not None]
         if len(failures) == 1 and len(records) == 1:
             raise failures[0]  # keeps its type: errorType in the failure destination
         if failures:
             raise RecordsFailed("; ".join(f"{type(e).__name__}: {e}" for e in failures))
 
     def _sqs(self, records: list[dict[str, Any]], context: Any) -> dict[str, Any]:
-        failed = []
-        deadline = _deadline(context)
-        slowest_s = 0.0
-        for index, record in enumerate(records):
-            sqs_id = record.get("messageId")
-            # The first record is always started: a function whose timeout is too short for the
-            # reserve must still make progress. After that, a record starts only if the time
-            # left covers the worst case (or the slowest record so far, on a slow cluster);
-            # otherwise it returns to the queue unstarted instead of the invocation timing out
-            # mid-batch, which would fail the records already written too.
-            needed_s = max(self.record_reserve_s, slowest_s)
-            if index and deadline is not None and deadline - time.monotonic() < needed_s:
-                self._defer(record.get("body"), needed_s, deadline, sqs_message_id=sqs_id)
-                failed.append({"itemIdentifier": sqs_id})
-                continue
-            started = time.monotonic()
-            error = self._handle(from_sqs_body, record.get("body"), context, sqs_message_id=sqs_id)
-            slowest_s = max(slowest_s, time.monotonic() - started + RECORD_OVERHEAD_S)
-            if error is not None:
-                failed.append({"itemIdentifier": sqs_id})
+        items = [
+            (record.get("body"), {"sqs_message_id": record.get("messageId")}) for record in records
+        ]
+        errors = self._handle(items, from_sqs_body, context)
+        failed = [
+            {"itemIdentifier": record.get("messageId")}
+            for record, error in zip(records, errors, strict=True)
+            if error is not None
+        ]
         return {"batchItemFailures": failed}
 
-    def _defer(self, body: Any, needed_s: float, deadline: float, **log_fields: Any) -> None:
-        fields: dict[str, Any] = {}
-        try:  # name the message in the log when it parses (no NFS involved)
-            note = from_sqs_body(body, self.config.suffix)
-            fields = {"file": note.filename, "message_id": note.message_id}
-        except InvalidMessage:
-            pass
+    def _defer(self, note: Notification, deadline: float, **log_fields: Any) -> Exception:
+        left = max(0.0, deadline - time.monotonic())
+        reason = f"{left:.1f} s left, a batch may need {self.record_reserve_s:.1f} s"
         self._log_outcome(
             "WARN",
             "deferred",
-            reason=f"{max(0.0, deadline - time.monotonic()):.1f} s left,"
-            f" a record may need {needed_s:.1f} s",
-            **fields,
+            reason=reason,
+            file=note.filename,
+            message_id=note.message_id,
             **log_fields,
         )
+        return Deferred(reason)
 
     def _handle(
         self,
+        items: list[tuple[Any, dict[str, Any]]],
         parse: Callable[[Any, str], Notification],
-        raw: Any,
         context: Any,
-        **log_fields: Any,
-    ) -> BaseException | None:
-        """Parses and processes one record; logs one line; returns its error, if any."""
+    ) -> list[Exception | None]:
+        """Parses the records, writes their sidecars together (see pipeline.py), logs one line per
+        record, in order -> each record's error, if any.
+
+        The batch is started only while the invocation has the time to finish it (one NFS step
+        into the timeout plus a mount afresh): otherwise only its first record is, so a
+        function whose timeout is too short still makes progress, and the others go back to the
+        queue unstarted instead of the invocation timing out mid-batch."""
         started = time.monotonic()
-        note: Notification | None = None
-        usage = Usage()
+        notes: list[Notification | None] = []
+        errors: list[Exception | None] = []
+        for raw, _ in items:
+            try:
+                notes.append(parse(raw, self.config.suffix))
+                errors.append(None)
+            except Exception as exc:
+                notes.append(None)
+                errors.append(exc)
+        todo = [i for i, note in enumerate(notes) if note is not None]
+        deadline = _deadline(context)
+        if deadline is not None and deadline - time.monotonic() < self.record_reserve_s:
+            deferred = todo[1:]
+            todo = todo[:1]
+        else:
+            deferred = []
+        usages = [Usage() for _ in items]
         try:
-            note = parse(raw, self.config.suffix)
-            budget = Budget.for_invocation(context)
-            outcome = self.process(note, self._lock_wait(context), usage, budget)
-        except Exception as exc:
-            self._log_outcome(
-                "ERROR",
-                "failed",
-                error_type=type(exc).__name__,
-                error=str(exc),
-                retryable=retryable(exc),
-                **self._fields(note, started),
-                **log_fields,
-                usage=usage,
+            outcomes = self.process_all(
+                [notes[i] for i in todo],  # type: ignore[misc]
+                self._lock_wait(context),
+                [usages[i] for i in todo],
+                Budget.for_invocation(context),
             )
-            return exc
-        self._log_outcome(
-            "INFO",
-            "written" if outcome.written else "skipped_older",
-            sidecar=outcome.sidecar,
-            via=outcome.via,  # "link", "lock+rename", or None when a newer one was kept
-            **self._fields(note, started),
-            **log_fields,
-            usage=usage,
-        )
-        return None
+        except Exception as exc:  # e.g. libnfs missing: every record fails with the reason
+            outcomes = [exc] * len(todo)
+        results: dict[int, Outcome | Exception] = dict(zip(todo, outcomes, strict=True))
+        for i, (note, (_, log_fields)) in enumerate(zip(notes, items, strict=True)):
+            if i in deferred:
+                errors[i] = self._defer(note, deadline, **log_fields)  # type: ignore[arg-type]
+                continue
+            outcome = results.get(i, errors[i])
+            fields = {**self._fields(note, started), **log_fields}
+            if isinstance(outcome, Exception):
+                errors[i] = outcome
+                self._log_outcome(
+                    "ERROR",
+                    "failed",
+                    error_type=type(outcome).__name__,
+                    error=str(outcome),
+                    retryable=retryable(outcome),
+                    **fields,
+                    usage=usages[i],
+                )
+            else:
+                assert outcome is not None
+                self._log_outcome(
+                    "INFO",
+                    "written" if outcome.written else "skipped_older",
+                    sidecar=outcome.sidecar,
+                    via=outcome.via,  # "link", "lock+rename", or None when a newer one was kept
+                    **fields,
+                    usage=usages[i],
+                )
+        return errors
 
     def _log_outcome(
         self,
@@ -235,45 +258,68 @@ class Handler:
         usage: Usage | None = None,
         budget: Budget | None = None,
     ) -> Outcome:
-        """Writes one sidecar. A broken or failed connection (a server restarting, failing over,
-        timing out) is tried again on a new one, with backoff, while the budget leaves time for
-        an attempt; a stale handle is looked up afresh once."""
-        usage = usage if usage is not None else Usage()
+        """Writes one sidecar (see ``process_all``); raises its error."""
+        (outcome,) = self.process_all([note], lock_wait_s, [usage or Usage()], budget)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def process_all(
+        self,
+        notes: list[Notification],
+        lock_wait_s: float = MAX_LOCK_WAIT_S,
+        usages: list[Usage] | None = None,
+        budget: Budget | None = None,
+    ) -> list[Outcome | Exception]:
+        """Writes the notes' sidecars together -> each one's outcome or error. The notes a broken
+        or failed connection stopped (a server restarting, failing over, timing out) are tried
+        again together on a new connection, with backoff, while the budget leaves time for an
+        attempt; those that met a stale handle are looked up afresh once."""
+        usages = usages if usages is not None else [Usage() for _ in notes]
         budget = budget or Budget.for_invocation(None)
         attempt_s = min(self.config.timeout_ms / 1000, 1.0)  # at least a connect and a call
+        results: list[Outcome | Exception] = [NfsError("not attempted")] * len(notes)
+        todo = list(range(len(notes)))
         reconnects, stale_retried = 0, False
-        while True:
-            writer: SidecarWriter | None = None
-            calls_before = 0
+        while todo:
+            if self._writer is None and self._dropped:
+                for i in todo:
+                    usages[i].reconnects += 1
             try:
-                writer = self.writer(usage, budget)
+                writer = self.writer(budget)
                 writer.client.deadline = budget.deadline
-                calls_before = writer.client.rpc_count
                 for error in writer.client.take_unwaited_errors():
                     self.log("WARN", outcome="cleanup_failed", error=str(error))
-                return writer.write(note, lock_wait_s)
+                calls_before = writer.client.rpc_count
+                outcomes, calls = writer.write_all([notes[i] for i in todo], lock_wait_s)
+                # What no note's calls account for (removing orphans first): the first note's.
+                calls[0] += writer.client.rpc_count - calls_before - sum(calls)
             except (NfsConnectionError, MountError) as exc:
+                outcomes, calls = [exc] * len(todo), [0] * len(todo)
+            for i, outcome, spent in zip(todo, outcomes, calls, strict=True):
+                results[i] = outcome
+                usages[i].nfs_calls += spent
+            broken = [i for i in todo if isinstance(results[i], NfsConnectionError | MountError)]
+            stale = [] if stale_retried else [i for i in todo if _is_stale(results[i])]
+            todo = []
+            if broken:
                 self.disconnect()
                 delay = backoff(reconnects)
-                if not reconnecting_may_help(exc) or not budget.allows(delay, attempt_s):
-                    raise
-                time.sleep(delay)
-                reconnects += 1
-                self.reconnects += 1
-            except NfsStatusError as exc:
-                if exc.status not in (STALE, BADHANDLE) or stale_retried:
-                    raise
+                retry = [i for i in broken if reconnecting_may_help(results[i])]  # type: ignore[arg-type]
+                if retry and budget.allows(delay, attempt_s):
+                    time.sleep(delay)
+                    reconnects += 1
+                    self.reconnects += 1
+                    todo = retry
+            if stale:
                 stale_retried = True
-                assert writer is not None  # statuses come from writing, after the mount
-                writer.folders.forget("")
-            finally:
-                if writer is not None:
-                    usage.nfs_calls += writer.client.rpc_count - calls_before
+                if self._writer is not None:
+                    self._writer.folders.forget("")
+                todo = sorted(todo + stale)
+        return results
 
-    def writer(self, usage: Usage | None = None, budget: Budget | None = None) -> SidecarWriter:
+    def writer(self, budget: Budget | None = None) -> SidecarWriter:
         if self._writer is None:
-            if self._dropped and usage is not None:
-                usage.reconnects += 1
             c = self.config
             client = NfsClient(
                 c.server,
@@ -295,6 +341,10 @@ class Handler:
             writer.abandon()
             writer.client.close()
             self._dropped = True
+
+
+def _is_stale(result: object) -> bool:
+    return isinstance(result, NfsStatusError) and result.status in (STALE, BADHANDLE)
 
 
 def _deadline(context: Any) -> float | None:

@@ -362,33 +362,6 @@ class NfsClient(RpcEngine):
             f"REMOVE {name}", "rpc_nfs3_remove_task", REMOVE3args(_dirop(dir_fh, name)), _no_result
         )
 
-    # --- whole-file helpers ---
-
-    def write_all(self, fh: bytes, data: bytes, *also: Pending) -> None:
-        """Writes ``data`` from offset 0, waiting for ``also`` (calls sent before) as well."""
-        calls = [
-            self.write(fh, offset, data[offset : offset + self.writemax])
-            for offset in range(0, len(data), self.writemax)
-        ] or [self.write(fh, 0, b"")]
-        self.wait(*also, *calls)
-        written = sum(int(call.result()) for call in calls)  # type: ignore[call-overload]
-        if written != len(data):
-            raise NfsError(f"WRITE: short write, {written} of {len(data)} bytes")
-
-    def read_all(self, fh: bytes, size_hint: int, limit: int) -> bytes:
-        """Reads a whole file of at most ``limit`` bytes (more is an error)."""
-        chunks: list[bytes] = []
-        offset = 0
-        while True:
-            count = min(self.readmax, max(size_hint - offset, 0) + 1, limit + 1 - offset)
-            data, eof = self.call(self.read(fh, offset, count))  # type: ignore[misc]
-            chunks.append(data)
-            offset += len(data)
-            if offset > limit:
-                raise NfsError(f"READ: file larger than {limit} bytes")
-            if eof or not data:
-                return b"".join(chunks)
-
     def close(self) -> None:
         """Drops the connection; calls still queued are cancelled (their callbacks still run)."""
         ctx, self._ctx = self._ctx, None

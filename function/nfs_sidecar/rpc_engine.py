@@ -42,7 +42,18 @@ MAX_RESENDS_WITHOUT_DEADLINE = 5
 class Pending:
     """One RPC in flight; ``result()`` returns its value or raises its error."""
 
-    __slots__ = ("_keep", "args", "done", "error", "leading", "parse", "task", "value", "what")
+    __slots__ = (
+        "_keep",
+        "args",
+        "done",
+        "error",
+        "leading",
+        "parse",
+        "sends",
+        "task",
+        "value",
+        "what",
+    )
 
     def __init__(
         self,
@@ -56,6 +67,7 @@ class Pending:
         self.what, self.task, self.args, self.leading = what, task, args, leading
         self.parse, self._keep = parse, keep
         self.done = False
+        self.sends = 0  # 1, plus each resend after a transient status
         self.value: object = None
         self.error: NfsError | None = None
 
@@ -77,6 +89,7 @@ class RpcEngine:
         self.deadline: float | None = None
         self.resends = 0  # calls sent again after a transient status
         self.rpc_count = 0
+        self.round_trips = 0  # waits that had to wait for the server
         self._rpc: int | None = None  # set by the owner once connected
         self._pending: dict[int, Pending] = {}
         self._unwaited: list[Pending] = []
@@ -132,12 +145,15 @@ class RpcEngine:
             self.broken = self._rpc_error()
             raise NfsConnectionError(f"{pending.what}: cannot queue: {self.broken}")
         self.rpc_count += 1
+        pending.sends += 1
 
     def wait(self, *calls: Pending) -> None:
         """Services the connection until every call has its final reply; bounded by the timeout
         and the deadline. Calls answered with a transient status are sent again meanwhile."""
         attempt = 0
         while True:
+            if not all(call.done for call in calls):
+                self.round_trips += 1
             self._service_until(
                 lambda: all(call.done for call in calls),
                 lambda: ", ".join(c.what for c in calls if not c.done),

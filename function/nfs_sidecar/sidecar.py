@@ -36,11 +36,18 @@ and locks of our own forms unchanged for longer than ``lock_stale_seconds`` are 
 sidecar still costs 5 calls; the first write into a folder per ``lock_stale_seconds`` 6, in the
 same round trips.
 
+Batches (SQS): the sidecars of several notifications are written together (pipeline.py). Every
+writer's step 1 is in flight at once, then every WRITE, then every LINK: N new sidecars take the
+3 waited round trips of one, with the same 5 calls each. Notifications for one sidecar go newest
+first: once it is settled (written, or a newer one found there) the older ones are settled too,
+skipped without a call, since a sidecar at least as new as theirs is there; if it fails, the next
+newest is tried.
+
 Readers see no sidecar, the old one or the new one: never a partial one. An older notification
 never replaces a sidecar written for a newer one, also when both are processed at once. A lock
 left by a writer that died is taken over once older than ``lock_stale_seconds`` (set above the
-function's timeout), with a guarded SETATTR, so that of several writers seeing it at once
-exactly one gets it (sweep.py). Temp files are only ever renamed or linked by the writer
+function's timeout), with a SETATTR guarded by its ctime, so that of several writers seeing it
+at once exactly one gets it (sweep.py). Temp files are only ever renamed or linked by the writer
 that created them, and removed on failure.
 """
 
@@ -58,6 +65,7 @@ from .message import Notification, sidecar_location
 from .nfs3_xdr import EXIST, NOENT, NOTSUPP, PERM
 from .nfs_client import Entry, NfsClient
 from .nfs_errors import NfsConnectionError, NfsError, NfsStatusError
+from .pipeline import Conversation, Sleep, call, drive, run_together
 from .rpc_engine import Pending
 from .sweep import Sweeper, take_over
 
@@ -140,22 +148,29 @@ class FolderCache:
     def __init__(self, client: NfsClient) -> None:
         self.client = client
         self._handles: dict[str, bytes] = {"": client.root}
+        self._looking_up: dict[str, Pending] = {}
 
     def __contains__(self, folder: str) -> bool:
         return folder in self._handles
 
-    def resolve(self, folder: str) -> bytes:
+    def resolve(self, folder: str) -> Conversation[bytes]:
         handle = self._handles.get(folder)
         if handle is not None:
             return handle
         parent, name = posixpath.split(folder)
-        parent_fh = self.resolve(parent)
+        parent_fh = yield from self.resolve(parent)
+        # Writers in one batch that need the same folder share one LOOKUP.
+        pending = self._looking_up.get(folder)
+        if pending is None:
+            pending = self._looking_up[folder] = self.client.lookup(parent_fh, name)
         try:
-            entry: Entry = self.client.call(self.client.lookup(parent_fh, name))  # type: ignore[assignment]
+            entry: Entry = yield from call(pending)
         except NfsStatusError as exc:
             if exc.status == NOENT:
                 raise FileNotFoundOnExport(f"folder {folder!r} not found in the export") from None
             raise
+        finally:
+            self._looking_up.pop(folder, None)
         if entry.attributes is None or not entry.attributes.is_dir:
             # Symlinks are not followed: a path cannot leave the export through one.
             raise NotARegularFile(f"{folder!r} is not a folder (symlinks are not followed)")
@@ -191,29 +206,65 @@ class SidecarWriter:
         self.sweeper = Sweeper(client, suffix, lock_stale_seconds)  # dead writers' leftovers
 
     def write(self, note: Notification, lock_wait_s: float) -> Outcome:
+        (result,), _ = self.write_all([note], lock_wait_s)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def write_all(
+        self, notes: list[Notification], lock_wait_s: float
+    ) -> tuple[list[Outcome | Exception], list[int]]:
+        """Writes every note's sidecar, their NFS calls in flight together -> (each one's outcome
+        or error, each one's NFS calls). Notes for one sidecar go newest first: once one of
+        them is settled (written, or a newer one found), the older ones are too, without a call.
+        """
+        drive(self.client, self._remove_orphans())
+        results: list[Outcome | Exception | None] = [None] * len(notes)
+        calls = [0] * len(notes)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index in sorted(range(len(notes)), key=lambda i: notes[i].order_key, reverse=True):
+            folder, _, sidecar_name = sidecar_location(notes[index].filename, self.suffix)
+            groups.setdefault((folder, sidecar_name), []).append(index)
+        while groups:
+            heads = [group[0] for group in groups.values()]
+            outcomes, spent = run_together(
+                self.client, [self._write(notes[i], lock_wait_s) for i in heads]
+            )
+            for key, head, outcome, n in zip(list(groups), heads, outcomes, spent, strict=True):
+                results[head], calls[head] = outcome, n
+                group = groups[key]
+                group.pop(0)
+                if isinstance(outcome, Outcome):
+                    for older in group:  # a sidecar at least as new as theirs is there
+                        results[older] = Outcome(outcome.sidecar, written=False)
+                    group.clear()
+                if not group:
+                    del groups[key]
+        return results, calls  # type: ignore[return-value]
+
+    def _write(self, note: Notification, lock_wait_s: float) -> Conversation[Outcome]:
         folder, name, sidecar_name = sidecar_location(note.filename, self.suffix)
-        self._remove_orphans()
         was_cached = folder in self.folders
         try:
-            via = self._write(note, folder, name, sidecar_name, lock_wait_s)
+            via = yield from self._write_in(note, folder, name, sidecar_name, lock_wait_s)
         except FileNotFoundOnExport:
             if not was_cached:
                 raise
             # The cached folder may have been replaced since: look it up afresh once.
             self.folders.forget(folder)
-            via = self._write(note, folder, name, sidecar_name, lock_wait_s)
+            via = yield from self._write_in(note, folder, name, sidecar_name, lock_wait_s)
         return Outcome(posixpath.join(folder, sidecar_name), via is not None, via)
 
-    def _write(
+    def _write_in(
         self, note: Notification, folder: str, name: str, sidecar_name: str, lock_wait_s: float
-    ) -> str | None:
+    ) -> Conversation[str | None]:
         client = self.client
-        dir_fh = self.folders.resolve(folder)
+        dir_fh = yield from self.folders.resolve(folder)
         tmp_name = f".{sidecar_name}.{secrets.token_hex(4)}.tmp"
         file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, tmp_name)
         try:
             page = self.sweeper.start(folder, dir_fh)  # sweep hook 1: a page rides along
-            client.wait(file_call, tmp_call)
+            yield (file_call, tmp_call)
         except NfsError:
             # The temp file may exist without this writer knowing (a lost reply): its name is
             # unique, so removing it later is always safe.
@@ -224,15 +275,15 @@ class SidecarWriter:
         try:
             target = self._target(file_call, note.filename)
             tmp: Entry = tmp_call.result()  # type: ignore[assignment]
-            client.write_all(tmp.fh, render(note, target))
-            via = self._publish(
+            yield from self._write_data(tmp.fh, render(note, target))
+            via = yield from self._publish(
                 note, dir_fh, tmp, tmp_name, sidecar_name, leftovers, taken, lock_wait_s
             )
-        except BaseException:
+        except Exception:
             removed = False
             if not client.broken:
                 with contextlib.suppress(NfsError):  # keep the original error
-                    self._remove(dir_fh, leftovers)
+                    yield from self._remove(dir_fh, leftovers)
                     removed = True
             if not removed:
                 self.orphans.extend(Orphan(folder, n, taken.get(n)) for n in leftovers)
@@ -245,14 +296,26 @@ class SidecarWriter:
             client.send_without_waiting(removal)
             self._unconfirmed.append((removal, folder, tmp_name))
         try:
-            self._remove(dir_fh, leftovers)
+            yield from self._remove(dir_fh, leftovers)
         except NfsError as exc:
             # Published, but the lock (or temp) is still there: removed before the next write.
             self.orphans.extend(Orphan(folder, n, taken.get(n)) for n in leftovers)
             if isinstance(exc, NfsConnectionError):
                 raise  # the handler tries again at once, on a new connection
-        self.sweeper.finish(page, tmp.attributes)  # sweep hook 2: stale leftovers it lists
+        yield from self.sweeper.finish(page, tmp.attributes)  # sweep hook 2: stale leftovers
         return via
+
+    def _write_data(self, fh: bytes, data: bytes) -> Conversation[None]:
+        """WRITE ``data`` from offset 0, every chunk in flight together."""
+        client = self.client
+        chunks = [
+            client.write(fh, offset, data[offset : offset + client.writemax])
+            for offset in range(0, len(data), client.writemax)
+        ] or [client.write(fh, 0, b"")]
+        yield tuple(chunks)
+        written = sum(int(chunk.result()) for chunk in chunks)  # type: ignore[call-overload]
+        if written != len(data):
+            raise NfsError(f"WRITE: short write, {written} of {len(data)} bytes")
 
     def _publish(
         self,
@@ -264,32 +327,34 @@ class SidecarWriter:
         leftovers: list[str],
         taken: dict[str, float],
         lock_wait_s: float,
-    ) -> str | None:
+    ) -> Conversation[str | None]:
         """Step 3: the temp file becomes the sidecar (-> how), or is dropped for a newer one."""
-        if self._link(tmp, dir_fh, sidecar_name):
+        if (yield from self._link(tmp, dir_fh, sidecar_name)):
             return VIA_LINK
         lock_name = f".{sidecar_name}.lock"
-        self._lock(dir_fh, lock_name, lock_wait_s, taken)
+        yield from self._lock(dir_fh, lock_name, lock_wait_s, taken)
         leftovers.append(lock_name)
         # Under the lock no other writer renames; a LINK may still create the sidecar meanwhile.
-        while (current := self._read(dir_fh, sidecar_name)) is not None or self.hard_links:
+        while (current := (yield from self._read(dir_fh, sidecar_name))) is not None or (
+            self.hard_links
+        ):
             if current is not None:
                 newest = order_key_of(current)
                 if newest is not None and newest > note.order_key:
                     return None
                 break
-            if self._link(tmp, dir_fh, sidecar_name):  # removed meanwhile: create it afresh
+            if (yield from self._link(tmp, dir_fh, sidecar_name)):  # removed meanwhile: create it
                 return VIA_LINK
-        self.client.call(self.client.rename(dir_fh, tmp_name, dir_fh, sidecar_name))
+        yield from call(self.client.rename(dir_fh, tmp_name, dir_fh, sidecar_name))
         leftovers.remove(tmp_name)
         return VIA_RENAME
 
-    def _link(self, tmp: Entry, dir_fh: bytes, sidecar_name: str) -> bool:
+    def _link(self, tmp: Entry, dir_fh: bytes, sidecar_name: str) -> Conversation[bool]:
         """LINK the temp file as the sidecar: False if it exists or the server has no links."""
         if not self.hard_links:
             return False
         try:
-            self.client.call(self.client.link(tmp.fh, dir_fh, sidecar_name))
+            yield from call(self.client.link(tmp.fh, dir_fh, sidecar_name))
         except NfsStatusError as exc:
             if exc.status in NO_HARD_LINKS:
                 self.hard_links = False
@@ -299,9 +364,9 @@ class SidecarWriter:
             raise
         return True
 
-    def _target(self, call: Pending, filename: str) -> Entry:
+    def _target(self, pending: Pending, filename: str) -> Entry:
         try:
-            entry: Entry = call.result()  # type: ignore[assignment]
+            entry: Entry = pending.result()  # type: ignore[assignment]
         except NfsStatusError as exc:
             if exc.status == NOENT:
                 raise FileNotFoundOnExport(f"{filename!r} not found in the export") from None
@@ -312,30 +377,44 @@ class SidecarWriter:
             raise NotARegularFile(f"{filename!r} is not a regular file")
         return entry
 
-    def _read(self, dir_fh: bytes, name: str) -> bytes | None:
+    def _read(self, dir_fh: bytes, name: str) -> Conversation[bytes | None]:
         """A file's content; None if it does not exist."""
         try:
-            entry: Entry = self.client.call(self.client.lookup(dir_fh, name))  # type: ignore[assignment]
+            entry: Entry = yield from call(self.client.lookup(dir_fh, name))
         except NfsStatusError as exc:
             if exc.status == NOENT:
                 return None
             raise
         size = entry.attributes.size if entry.attributes else 0
-        return self.client.read_all(entry.fh, size, MAX_SIDECAR_BYTES)
+        chunks: list[bytes] = []
+        offset = 0
+        while True:
+            count = min(
+                self.client.readmax, max(size - offset, 0) + 1, MAX_SIDECAR_BYTES + 1 - offset
+            )
+            data, eof = yield from call(self.client.read(entry.fh, offset, count))
+            chunks.append(data)
+            offset += len(data)
+            if offset > MAX_SIDECAR_BYTES:
+                raise NfsError(f"READ: file larger than {MAX_SIDECAR_BYTES} bytes")
+            if eof or not data:
+                return b"".join(chunks)
 
-    def _lock(self, dir_fh: bytes, lock_name: str, wait_s: float, taken: dict[str, float]) -> None:
+    def _lock(
+        self, dir_fh: bytes, lock_name: str, wait_s: float, taken: dict[str, float]
+    ) -> Conversation[None]:
         client, delay = self.client, 0.005
         deadline = time.monotonic() + wait_s
         while True:
             try:
                 taken[lock_name] = time.monotonic()
-                client.call(client.create(dir_fh, lock_name))
+                yield from call(client.create(dir_fh, lock_name))
                 return
             except NfsStatusError as exc:
                 if exc.status != EXIST:
                     raise
             try:
-                lock: Entry = client.call(client.lookup(dir_fh, lock_name))  # type: ignore[assignment]
+                lock: Entry = yield from call(client.lookup(dir_fh, lock_name))
             except NfsStatusError as exc:
                 if exc.status != NOENT:
                     raise
@@ -347,7 +426,7 @@ class SidecarWriter:
                 # Its writer died (none outlives the function timeout): take the lock over,
                 # guarded so that one writer alone wins it (sweep.py says why).
                 taken[lock_name] = time.monotonic()
-                if take_over(client, lock):
+                if (yield from take_over(client, lock)):
                     return
                 continue
             remaining = deadline - time.monotonic()
@@ -356,44 +435,45 @@ class SidecarWriter:
                     f"{lock_name} held by another writer for {age_ns / 1e9:.1f} s; "
                     "giving up for now (the notification will be retried)"
                 )
-            time.sleep(min(delay, remaining))
+            yield Sleep(min(delay, remaining))
             delay = min(delay * 2, 0.2)
 
     def abandon(self) -> None:
         """Before the connection is dropped: removals without a reply become orphans."""
-        for call, folder, name in self._unconfirmed:
-            if not call.done or call.error is not None:
+        for pending, folder, name in self._unconfirmed:
+            if not pending.done or pending.error is not None:
                 self.orphans.append(Orphan(folder, name))
         self._unconfirmed = []
 
-    def _remove_orphans(self) -> None:
+    def _remove_orphans(self) -> Conversation[None]:
         unconfirmed, self._unconfirmed = self._unconfirmed, []
         if unconfirmed:
             # Their replies are due by now (usually read already): a failed removal is retried.
             try:
-                self.client.wait(*(call for call, _, _ in unconfirmed))
+                yield tuple(pending for pending, _, _ in unconfirmed)
             except NfsError:
                 self.orphans.extend(Orphan(folder, name) for _, folder, name in unconfirmed)
                 raise
-            for call, folder, name in unconfirmed:
-                if call.error is not None and not _is_status(call.error, NOENT):
+            for pending, folder, name in unconfirmed:
+                if pending.error is not None and not _is_status(pending.error, NOENT):
                     self.orphans.append(Orphan(folder, name))
         for orphan in list(self.orphans):
             age_s = time.monotonic() - orphan.taken if orphan.taken is not None else 0.0
             if age_s < self.lock_stale_ns / 2e9:  # else maybe another writer's lock by now
                 # A folder gone or replaced holds nothing of ours any more.
                 with contextlib.suppress(FileNotFoundOnExport, NotARegularFile, NfsStatusError):
-                    self._remove(self.folders.resolve(orphan.folder), [orphan.name])
+                    dir_fh = yield from self.folders.resolve(orphan.folder)
+                    yield from self._remove(dir_fh, [orphan.name])
             self.orphans.remove(orphan)
 
-    def _remove(self, dir_fh: bytes, names: list[str]) -> None:
+    def _remove(self, dir_fh: bytes, names: list[str]) -> Conversation[None]:
         if not names:
             return
-        calls = [self.client.remove(dir_fh, name) for name in names]
-        self.client.wait(*calls)
-        for call in calls:
+        calls = tuple(self.client.remove(dir_fh, name) for name in names)
+        yield calls
+        for pending in calls:
             try:
-                call.result()
+                pending.result()
             except NfsStatusError as exc:
                 if exc.status != NOENT:
                     raise

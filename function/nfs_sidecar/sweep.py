@@ -62,6 +62,7 @@ from functools import lru_cache
 from .nfs3_xdr import NOENT, NOT_SYNC, STALE
 from .nfs_client import Attributes, DirPage, Entry, NfsClient
 from .nfs_errors import NfsError, NfsStatusError
+from .pipeline import Conversation, call
 from .rpc_engine import Pending
 
 PAGE_BYTES = 16 * 1024  # about 70-100 names with attributes and handles
@@ -95,13 +96,13 @@ def is_stale(attributes: Attributes, now_ns: int, stale_ns: int) -> bool:
     return now_ns - attributes.ctime_ns > stale_ns and now_ns - attributes.mtime_ns > stale_ns
 
 
-def take_over(client: NfsClient, lock: Entry) -> bool:
+def take_over(client: NfsClient, lock: Entry) -> Conversation[bool]:
     """Makes a dead writer's lock the caller's own; False if another writer was first (or the
     lock is gone). One round trip."""
     if lock.attributes is None:
         return False
     try:
-        client.call(client.touch_if_unchanged(lock.fh, lock.attributes.ctime_ns))
+        yield from call(client.touch_if_unchanged(lock.fh, lock.attributes.ctime_ns))
     except NfsStatusError as exc:
         if exc.status in (NOT_SYNC, NOENT, STALE):
             return False
@@ -170,27 +171,26 @@ class Sweeper:
         call = self.client.readdirplus(dir_fh, state.cookie, state.verifier, maxcount)
         return Page(folder, dir_fh, call)
 
-    def finish(self, page: Page | None, reference: Attributes | None) -> None:
+    def finish(self, page: Page | None, reference: Attributes | None) -> Conversation[None]:
         """Hook 2, once the sidecar is published: reads the pages whose replies are in (this
         write's, or an earlier one's that came late) and removes the stale leftovers they list.
         ``reference``: the attributes of this write's own new temp file, whose ctime is the
         server's "now" at the time the page was read. Never raises: the sidecar is written."""
         if page is not None and reference is not None:
             self._waiting.append((page, reference.ctime_ns))
-        if self.client.broken:
-            self._waiting.clear()
-            return
         waiting, self._waiting = self._waiting, []
         for page, now_ns in waiting:
+            if self.client.broken:
+                return  # the pages died with the connection
             if page.call.done:
                 # A failure here is the connection's: its owner sees that at its next call.
                 with contextlib.suppress(NfsError):
-                    self._consume(page, now_ns)
-            else:  # still on its way: read by a later write (the wait services it meanwhile)
+                    yield from self._consume(page, now_ns)
+            else:  # still on its way: read by a later write (waits service it meanwhile)
                 self._waiting.append((page, now_ns))
         del self._waiting[:-MAX_WAITING_PAGES]
 
-    def _consume(self, page: Page, now_ns: int) -> None:
+    def _consume(self, page: Page, now_ns: int) -> Conversation[None]:
         state = self._folders.get(page.folder)
         try:
             listing: DirPage = page.call.result()  # type: ignore[assignment]
@@ -203,9 +203,9 @@ class Sweeper:
                 state.cookie, state.verifier = 0, bytes(8)
             else:
                 state.cookie, state.verifier = listing.entries[-1].cookie, listing.verifier
-        self._remove_stale(page.dir_fh, listing, now_ns)
+        yield from self._remove_stale(page.dir_fh, listing, now_ns)
 
-    def _remove_stale(self, dir_fh: bytes, listing: DirPage, now_ns: int) -> None:
+    def _remove_stale(self, dir_fh: bytes, listing: DirPage, now_ns: int) -> Conversation[None]:
         client = self.client
         temps: list[str] = []
         locks: list[tuple[str, Pending]] = []
@@ -223,8 +223,8 @@ class Sweeper:
                 locks.append((name, takeover))
         if locks:
             # Rare (a writer died holding a lock): one round trip to make each lock ours first.
-            client.wait(*(call for _, call in locks))
-        names = temps + [name for name, call in locks if call.error is None]
+            yield tuple(pending for _, pending in locks)
+        names = temps + [name for name, pending in locks if pending.error is None]
         if names:
             # Nothing waits on these: a removal that fails is tried again at the next pass.
             client.send_without_waiting(

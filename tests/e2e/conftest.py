@@ -182,7 +182,7 @@ def example_variables(
         "nfs_mount_port": nfs.mount_port,
         "delivery": mode,
         "timeout": FUNCTION_TIMEOUT_S,
-        # Short function timeout, so short NFS steps: an SQS batch starts a record only while
+        # Short function timeout, so short NFS steps: an SQS batch is started only while
         # twice this is left.
         "nfs_timeout_ms": NFS_TIMEOUT_MS,
         # Alarms evaluated every 10 s (LocalStack evaluates simple metric alarms on their period).

@@ -157,10 +157,11 @@ def slack(seconds: float) -> float:
 
 
 def race_writers(
-    folder: Path, handlers: list[Handler], per_writer: int, file: str = "hot.bin"
+    folder: Path, handlers: list[Handler], per_writer: int, file: str = "hot.bin", batch: int = 1
 ) -> int:
-    """Writers (each with its own mount) race on one sidecar, notifications in shuffled order,
-    while a reader polls the sidecar: every read must be complete JSON, never older than a read
+    """Writers (each with its own mount) race on one sidecar, notifications in shuffled order
+    (``batch`` > 1: in SQS batches of that many, all for the one file), while a reader polls the
+    sidecar: every read must be complete JSON, never older than a read
     before it, and once there it never disappears. The newest wins and nothing is left behind.
     Returns the number of reads."""
     (folder / file).write_bytes(b"hot")
@@ -176,12 +177,20 @@ def race_writers(
 
     def write(w: int) -> None:
         start.wait()
+        bodies = []
         for i in range(per_writer):
             seq = (i * writers + w * 7) % total  # a permutation of 0..total-1, interleaved
             published = f"2026-11-24T10:00:{seq // 1000:02d}.{seq % 1000:03d}Z"
-            event = sns_event(f"{folder.name}/{file}", f"m-{seq:03d}", published, results=seq)
+            bodies.append(envelope(f"{folder.name}/{file}", f"m-{seq:03d}", published, seq))
+        for i in range(0, per_writer, batch):
+            if batch == 1:
+                event: dict[str, Any] = {"Records": [{"EventSource": "aws:sns", "Sns": bodies[i]}]}
+            else:
+                event = sqs_event(*bodies[i : i + batch])
             try:
-                handlers[w](event, FakeContext(60))
+                result = handlers[w](event, FakeContext(60))
+                if batch > 1 and result != {"batchItemFailures": []}:
+                    errors.append(AssertionError(f"records failed: {result}"))
             except BaseException as exc:
                 errors.append(exc)
 

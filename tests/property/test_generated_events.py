@@ -162,12 +162,17 @@ def events(draw: st.DrawFn) -> Any:
 class StubbedHandler(Handler):
     """The handler with its NFS part replaced: checks every notification that reaches it."""
 
-    def process(
-        self, note: Notification, lock_wait_s: float = 0, usage: Any = None, budget: Any = None
-    ) -> Outcome:
-        assert_inside_the_export(note.filename)
-        assert note.published.tzinfo is not None
-        return Outcome(note.filename + SUFFIX, True, "link")
+    def process_all(
+        self,
+        notes: list[Notification],
+        lock_wait_s: float = 0,
+        usages: Any = None,
+        budget: Any = None,
+    ) -> list[Outcome | Exception]:
+        for note in notes:
+            assert_inside_the_export(note.filename)
+            assert note.published.tzinfo is not None
+        return [Outcome(note.filename + SUFFIX, True, "link") for note in notes]
 
 
 def assert_inside_the_export(filename: str) -> None:
