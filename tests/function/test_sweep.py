@@ -327,13 +327,21 @@ def test_the_usual_write_costs_5_calls_and_the_first_into_a_folder_6_in_the_same
     (folder / "g.bin").write_bytes(b"g")
     (nfs_server.open.local / f"{folder.name}.bin").write_bytes(b"warm")
     handler: Handler = handler_for(nfs_server, nfs_port=proxy.nfs_port, mount_port=proxy.mount_port)
+    root = nfs_server.open.local
+
+    def landed(folder: Path, stem: str) -> None:  # the unwaited REMOVE of the temp name
+        wait_until(lambda: not list(folder.glob(f".{stem}-sidecar.json.*.tmp")), "it landed")
+
     try:
         handler(sns_event(f"{folder.name}.bin", "warm"))  # mounts; in the export's root folder
+        landed(root, folder.name)
         proxy.arm()
         handler(sns_event(f"{folder.name}/f.bin", "m-1"))
+        landed(folder, "f")
         first = dict(proxy.counts)
         proxy.arm()
         handler(sns_event(f"{folder.name}/g.bin", "m-2"))
+        landed(folder, "g")
         second = dict(proxy.counts)
     finally:
         handler.disconnect()
