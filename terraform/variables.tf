@@ -291,7 +291,7 @@ variable "sidecar_suffix" {
 }
 
 variable "sidecar_lock_stale_seconds" {
-  description = "Age in seconds (up to 86400) after which another writer may break a writer's lock file (SIDECAR_LOCK_STALE_SECONDS). Must exceed `timeout`. Null: `timeout` + 30."
+  description = "Age in seconds (up to 86400) after which a writer's lock or temp file counts as left by a dead writer: later writers take the lock over and remove the files (SIDECAR_LOCK_STALE_SECONDS). Must exceed `timeout`. Null: `timeout` + 30."
   type        = number
   default     = null
 

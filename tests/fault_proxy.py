@@ -10,7 +10,10 @@ armed for that procedure and occurrence then acts on it instead of plain forward
 - ``drop_before``: close the connection instead of forwarding it;
 - ``drop_after``: forward it, let the server do it, and close the connection instead of
   passing the reply on (the client cannot know whether it was done);
-- ``hook``: call ``hook()`` (e.g. SIGSTOP the server), then forward it.
+- ``hook``: call ``hook()`` (e.g. SIGSTOP the server), then forward it;
+- ``hook_swallow``: call ``hook()`` (e.g. SIGKILL the client) and never forward it;
+- ``hook_on_reply``: forward it and, when the server's reply comes, call ``hook()`` instead of
+  passing the reply on (the server did it; the client never learns it).
 
 Standard library only (the function tests run under every Lambda Python with just pytest).
 """
@@ -28,7 +31,16 @@ from dataclasses import dataclass
 
 from tests.bench.rpc_counter import call_name
 
-ACTIONS = ("status", "delay", "stall", "drop_before", "drop_after", "hook")
+ACTIONS = (
+    "status",
+    "delay",
+    "stall",
+    "drop_before",
+    "drop_after",
+    "hook",
+    "hook_swallow",
+    "hook_on_reply",
+)
 
 # A failed NFSv3 reply is the status and then the *3resfail arm: post_op_attr (one word when no
 # attributes follow) and wcc_data (two words) - this many zero words per procedure.
@@ -62,7 +74,7 @@ class Fault:
     times: int | None = 1  # how many calls in a row; None: every one from then on
     status: int = 0  # for "status"
     delay_s: float = 0.0  # for "delay"
-    hook: Callable[[], None] | None = None  # for "hook"
+    hook: Callable[[], None] | None = None  # for the hook actions
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -112,6 +124,7 @@ class _Link:
         self.proxy, self.client, self.server = proxy, client, server
         self.send_lock = threading.Lock()
         self.drop_on_reply: set[int] = set()
+        self.hook_on_reply: dict[int, Callable[[], None]] = {}
         self.closed = False
 
     def close(self) -> None:
@@ -158,6 +171,13 @@ class _Link:
                     assert fault.hook is not None
                     fault.hook()
                     self.server.sendall(raw)
+                elif fault.action == "hook_swallow":
+                    assert fault.hook is not None
+                    fault.hook()
+                elif fault.action == "hook_on_reply":
+                    assert fault.hook is not None
+                    self.hook_on_reply[xid] = fault.hook
+                    self.server.sendall(raw)
         except OSError:
             pass
         finally:
@@ -171,6 +191,10 @@ class _Link:
                 xid = struct.unpack(">I", payload[:4])[0] if len(payload) >= 4 else None
                 if xid in self.drop_on_reply:
                     return  # done by the server, and the client never learns it
+                hook = self.hook_on_reply.pop(xid, None) if xid is not None else None
+                if hook is not None:
+                    hook()
+                    continue
                 self.to_client(raw)
         except OSError:
             pass

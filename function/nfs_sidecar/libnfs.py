@@ -18,8 +18,10 @@ from .nfs3_xdr import (
     LINK3args,
     LOOKUP3args,
     READ3args,
+    READDIRPLUS3args,
     REMOVE3args,
     RENAME3args,
+    SETATTR3args,
     WRITE3args,
 )
 from .nfs_errors import LibnfsUnavailable
@@ -81,6 +83,8 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "rpc_nfs3_rename_task": (PDU, [c_void_p, RPC_CB, POINTER(RENAME3args), c_void_p]),
     "rpc_nfs3_remove_task": (PDU, [c_void_p, RPC_CB, POINTER(REMOVE3args), c_void_p]),
     "rpc_nfs3_link_task": (PDU, [c_void_p, RPC_CB, POINTER(LINK3args), c_void_p]),
+    "rpc_nfs3_setattr_task": (PDU, [c_void_p, RPC_CB, POINTER(SETATTR3args), c_void_p]),
+    "rpc_nfs3_readdirplus_task": (PDU, [c_void_p, RPC_CB, POINTER(READDIRPLUS3args), c_void_p]),
 }
 
 _lib: ctypes.CDLL | None = None

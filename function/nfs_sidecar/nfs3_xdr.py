@@ -42,10 +42,12 @@ NFS3_STATUS = {
 }
 PERM, NOENT, IO, ACCES, EXIST, NOSPC, ROFS, MLINK = 1, 2, 5, 13, 17, 28, 30, 31
 DQUOT, STALE, BADHANDLE, NOTSUPP, SERVERFAULT, JUKEBOX = 69, 70, 10001, 10004, 10006, 10008
+NOT_SYNC, BAD_COOKIE = 10002, 10003
 
 NF3REG, NF3DIR, NF3LNK = 1, 2, 5
 FILE_SYNC = 2
 UNCHECKED, GUARDED = 0, 1
+DONT_CHANGE, SET_TO_SERVER_TIME = 0, 1  # time_how
 
 
 # --- XDR structures (libnfs-raw-nfs.h, generated from RFC 1813's nfs.x) ---------------------
@@ -199,6 +201,51 @@ class LINK3args(Structure):
 
 class REMOVE3args(Structure):
     _fields_ = (("object", diropargs3),)
+
+
+class sattrguard3(Structure):
+    _fields_ = (("check", c_uint32), ("obj_ctime", nfstime3))
+
+
+class SETATTR3args(Structure):
+    _fields_ = (("object", nfs_fh3), ("new_attributes", sattr3), ("guard", sattrguard3))
+
+
+cookieverf3 = ctypes.c_ubyte * 8  # c_char would cut the bytes at the first NUL
+
+
+class READDIRPLUS3args(Structure):
+    _fields_ = (
+        ("dir", nfs_fh3),
+        ("cookie", c_uint64),
+        ("cookieverf", cookieverf3),
+        ("dircount", c_uint32),
+        ("maxcount", c_uint32),
+    )
+
+
+class entryplus3(Structure):
+    pass
+
+
+entryplus3._fields_ = (
+    ("fileid", c_uint64),
+    ("name", c_char_p),
+    ("cookie", c_uint64),
+    ("name_attributes", post_op_attr),
+    ("name_handle", post_op_fh3),
+    ("nextentry", ctypes.POINTER(entryplus3)),
+)
+
+
+class READDIRPLUS3res(Structure):
+    _fields_ = (
+        ("status", c_uint32),
+        ("dir_attributes", post_op_attr),
+        ("cookieverf", cookieverf3),
+        ("entries", ctypes.POINTER(entryplus3)),
+        ("eof", c_uint32),
+    )
 
 
 class Status(Structure):  # the leading nfsstat3 every *3res starts with

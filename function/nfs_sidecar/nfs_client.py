@@ -24,6 +24,7 @@ from .nfs3_xdr import (
     GUARDED,
     NF3DIR,
     NF3REG,
+    SET_TO_SERVER_TIME,
     UNCHECKED,
     CREATE3args,
     CREATE3res,
@@ -32,16 +33,23 @@ from .nfs3_xdr import (
     LOOKUP3res,
     READ3args,
     READ3res,
+    READDIRPLUS3args,
+    READDIRPLUS3res,
     REMOVE3args,
     RENAME3args,
+    SETATTR3args,
     WRITE3args,
     WRITE3res,
+    cookieverf3,
     createhow3,
     diropargs3,
     nfs_fh3,
     nfstime3,
     opaque,
     post_op_attr,
+    sattr3,
+    sattrguard3,
+    set_time,
     set_u32,
 )
 from .nfs_errors import MountError, NfsError
@@ -78,6 +86,24 @@ class Attributes:
 class Entry:
     fh: bytes
     attributes: Attributes | None
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    """One name of a READDIRPLUS page."""
+
+    name: bytes
+    fileid: int
+    cookie: int
+    attributes: Attributes | None
+    fh: bytes | None
+
+
+@dataclass(frozen=True)
+class DirPage:
+    entries: list[DirEntry]
+    verifier: bytes  # the cookie verifier to send with the next page's cookie
+    eof: bool
 
 
 def _ns(t: nfstime3) -> int:
@@ -295,6 +321,41 @@ class NfsClient(RpcEngine):
             LINK3args(_fh(fh), _dirop(dir_fh, name)),
             _no_result,
         )
+
+    def touch_if_unchanged(self, fh: bytes, ctime_ns: int) -> Pending:
+        """SETATTR mtime to the server's time, guarded: fails NFS3ERR_NOT_SYNC unless the file's
+        ctime is still ``ctime_ns`` (RFC 1813's guard; SETATTR itself changes the ctime, so of
+        several callers with the same guard one succeeds)."""
+        new = sattr3()
+        new.mtime = set_time(SET_TO_SERVER_TIME)
+        guard = sattrguard3(1, nfstime3(*divmod(ctime_ns, 1_000_000_000)))
+        return self.send(
+            "SETATTR mtime (guarded)",
+            "rpc_nfs3_setattr_task",
+            SETATTR3args(_fh(fh), new, guard),
+            _no_result,
+        )
+
+    def readdirplus(self, dir_fh: bytes, cookie: int, verifier: bytes, maxcount: int) -> Pending:
+        """One READDIRPLUS page of at most ``maxcount`` bytes from ``cookie`` -> DirPage."""
+        args = READDIRPLUS3args(
+            _fh(dir_fh), cookie, cookieverf3.from_buffer_copy(verifier), maxcount, maxcount
+        )
+
+        def parse(data: int) -> DirPage:
+            res = READDIRPLUS3res.from_address(data)
+            entries = []
+            node = res.entries
+            while node:
+                e = node.contents
+                handle = e.name_handle
+                fh = _fh_bytes(handle.handle) if handle.handle_follows else None
+                attributes = _attributes(e.name_attributes)
+                entries.append(DirEntry(e.name or b"", e.fileid, e.cookie, attributes, fh))
+                node = e.nextentry
+            return DirPage(entries, bytes(res.cookieverf), bool(res.eof))
+
+        return self.send("READDIRPLUS", "rpc_nfs3_readdirplus_task", args, parse)
 
     def remove(self, dir_fh: bytes, name: str) -> Pending:
         return self.send(

@@ -185,13 +185,14 @@ class RpcEngine:
         self.wait(pending)
         return pending.result()
 
-    def send_without_waiting(self, *calls: Pending) -> None:
+    def send_without_waiting(self, *calls: Pending, report: bool = True) -> None:
         """Puts the calls on the wire and returns: their replies are read by later waits.
 
         For cleanup whose outcome changes nothing for the caller; failures are collected in
-        ``take_unwaited_errors`` as the replies come in.
+        ``take_unwaited_errors`` as the replies come in (unless ``report`` is False).
         """
-        self._unwaited.extend(calls)
+        if report:
+            self._unwaited.extend(calls)
         self._service_until(
             lambda: not self.lib.rpc_which_events(self._rpc) & select.POLLOUT,
             lambda: "sending " + ", ".join(c.what for c in calls),

@@ -27,8 +27,14 @@ waiting), the names this writer made (temp file, lock) are remembered as orphans
 before its next write, over a new connection if need be. An orphaned lock is removed only while
 it is younger than half of ``lock_stale_seconds`` since this writer took it: later, another writer
 may have broken it as stale and taken it. A lock whose CREATE reply was lost is not known to be
-this writer's, and is left to the stale-lock rule. Temp files of a writer that died (its process
-killed) are not swept: they stay until removed by hand.
+this writer's, and is left to the stale-lock rule.
+
+What a writer that died (its process killed) left is removed by later writers (sweep.py): a
+page of the folder's listing rides along with a write's first round trip when one is due
+(``Sweeper.start``) and is read once the sidecar is published (``Sweeper.finish``); temp files
+and locks of our own forms unchanged for longer than ``lock_stale_seconds`` are removed. A new
+sidecar still costs 5 calls; the first write into a folder per ``lock_stale_seconds`` 6, in the
+same round trips.
 
 Batches (SQS): the sidecars of several notifications are written together (pipeline.py). Every
 writer's step 1 is in flight at once, then every WRITE, then every LINK: N new sidecars take the
@@ -39,9 +45,10 @@ newest is tried.
 
 Readers see no sidecar, the old one or the new one: never a partial one. An older notification
 never replaces a sidecar written for a newer one, also when both are processed at once. A lock
-left by a writer that died is broken once older than ``lock_stale_seconds`` (set above the
-function's timeout). Temp files are only ever renamed or linked by the writer that created them,
-and removed on failure.
+left by a writer that died is taken over once older than ``lock_stale_seconds`` (set above the
+function's timeout), with a SETATTR guarded by its ctime, so that of several writers seeing it
+at once exactly one gets it (sweep.py). Temp files are only ever renamed or linked by the writer
+that created them, and removed on failure.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ from .nfs_client import Entry, NfsClient
 from .nfs_errors import NfsConnectionError, NfsError, NfsStatusError
 from .pipeline import Conversation, Sleep, call, drive, run_together
 from .rpc_engine import Pending
+from .sweep import Sweeper, take_over
 
 FORMAT_VERSION = 1
 MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # far above what a 256 KiB message produces
@@ -195,6 +203,7 @@ class SidecarWriter:
         self.suffix = suffix
         self.lock_stale_ns = lock_stale_seconds * 1_000_000_000
         self.hard_links = True  # until the server says otherwise, for this mount
+        self.sweeper = Sweeper(client, suffix, lock_stale_seconds)  # dead writers' leftovers
 
     def write(self, note: Notification, lock_wait_s: float) -> Outcome:
         (result,), _ = self.write_all([note], lock_wait_s)
@@ -254,6 +263,7 @@ class SidecarWriter:
         tmp_name = f".{sidecar_name}.{secrets.token_hex(4)}.tmp"
         file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, tmp_name)
         try:
+            page = self.sweeper.start(folder, dir_fh)  # sweep hook 1: a page rides along
             yield (file_call, tmp_call)
         except NfsError:
             # The temp file may exist without this writer knowing (a lost reply): its name is
@@ -292,6 +302,7 @@ class SidecarWriter:
             self.orphans.extend(Orphan(folder, n, taken.get(n)) for n in leftovers)
             if isinstance(exc, NfsConnectionError):
                 raise  # the handler tries again at once, on a new connection
+        yield from self.sweeper.finish(page, tmp.attributes)  # sweep hook 2: stale leftovers
         return via
 
     def _write_data(self, fh: bytes, data: bytes) -> Conversation[None]:
@@ -412,8 +423,11 @@ class SidecarWriter:
             mtime_ns = lock.attributes.mtime_ns if lock.attributes else time.time_ns()
             age_ns = time.time_ns() - mtime_ns
             if age_ns > self.lock_stale_ns:
-                # Its writer died (none outlives the function timeout): break the lock.
-                yield from self._remove(dir_fh, [lock_name])
+                # Its writer died (none outlives the function timeout): take the lock over,
+                # guarded so that one writer alone wins it (sweep.py says why).
+                taken[lock_name] = time.monotonic()
+                if (yield from take_over(client, lock)):
+                    return
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:

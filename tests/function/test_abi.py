@@ -107,6 +107,32 @@ LAYOUTS: dict[type[ctypes.Structure], tuple[str, dict[str, str]]] = {
     nfs3_xdr.RENAME3args: ("RENAME3args", {"from_": "from", "to": "to"}),
     nfs3_xdr.LINK3args: ("LINK3args", {"file": "file", "link": "link"}),
     nfs3_xdr.REMOVE3args: ("REMOVE3args", {"object": "object"}),
+    nfs3_xdr.sattrguard3: (
+        "sattrguard3",
+        {"check": "check", "obj_ctime": "sattrguard3_u.obj_ctime"},
+    ),
+    nfs3_xdr.SETATTR3args: (
+        "SETATTR3args",
+        {"object": "object", "new_attributes": "new_attributes", "guard": "guard"},
+    ),
+    nfs3_xdr.READDIRPLUS3args: (
+        "READDIRPLUS3args",
+        {f: f for f in ("dir", "cookie", "cookieverf", "dircount", "maxcount")},
+    ),
+    nfs3_xdr.entryplus3: (
+        "entryplus3",
+        {f: f for f in ("fileid", "name", "cookie", "name_attributes", "name_handle", "nextentry")},
+    ),
+    nfs3_xdr.READDIRPLUS3res: (
+        "READDIRPLUS3res",
+        {
+            "status": "status",
+            "dir_attributes": "READDIRPLUS3res_u.resok.dir_attributes",
+            "cookieverf": "READDIRPLUS3res_u.resok.cookieverf",
+            "entries": "READDIRPLUS3res_u.resok.reply.entries",
+            "eof": "READDIRPLUS3res_u.resok.reply.eof",
+        },
+    ),
     libnfs.nfs_url: (
         "struct nfs_url",
         {"server": "server", "port": "port", "path": "path", "file": "file"},
@@ -125,6 +151,9 @@ ARGUMENTS = {
     nfs3_xdr.RENAME3args,
     nfs3_xdr.LINK3args,
     nfs3_xdr.REMOVE3args,
+    nfs3_xdr.sattrguard3,
+    nfs3_xdr.SETATTR3args,
+    nfs3_xdr.READDIRPLUS3args,
     libnfs.nfs_url,
 }
 
