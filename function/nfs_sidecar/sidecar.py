@@ -55,8 +55,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import posixpath
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -260,7 +260,7 @@ class SidecarWriter:
     ) -> Conversation[str | None]:
         client = self.client
         dir_fh = yield from self.folders.resolve(folder)
-        tmp_name = f".{sidecar_name}.{secrets.token_hex(4)}.tmp"
+        tmp_name = f".{sidecar_name}.{os.urandom(4).hex()}.tmp"
         file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, tmp_name)
         try:
             page = self.sweeper.start(folder, dir_fh)  # sweep hook 1: a page rides along

@@ -234,7 +234,7 @@ def test_a_missing_library_names_the_fix(tmp_path: Path) -> None:
     script = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
         "from nfs_sidecar import libnfs\n"
-        "libnfs.BUNDLED_LIB_DIR = libnfs.Path(sys.argv[2])\n"
+        "libnfs.BUNDLED_LIB_DIR = sys.argv[2]\n"
         "libnfs.SONAME = 'libnfs.so.999'\n"
         "try:\n    libnfs.load_libnfs()\n"
         "except libnfs.LibnfsUnavailable as e:\n    print('refused:', e)\n"
