@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # libnfs takes the server and export inside an nfs:// URL and does not unescape it: keep to
 # characters that need no escaping. The patterns use only syntax Python and Terraform (RE2) share.
@@ -61,8 +61,7 @@ def valid_namespace(value: str) -> bool:
     return bool(NAMESPACE_RE.match(value)) and not value.startswith(RESERVED_NAMESPACE_PREFIX)
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     server: str
     export: str
     nfs_port: int | None = None

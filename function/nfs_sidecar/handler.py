@@ -17,7 +17,6 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,12 +47,14 @@ class RecordsFailed(Exception):
     """Several records of one invocation failed (the message lists each)."""
 
 
-@dataclass
 class Usage:
     """What one message cost, for its metrics."""
 
-    nfs_calls: int = 0
-    reconnects: int = 0
+    __slots__ = ("nfs_calls", "reconnects")
+
+    def __init__(self) -> None:
+        self.nfs_calls = 0
+        self.reconnects = 0
 
 
 def rfc3339_now() -> str:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_MESSAGE_BYTES = 256 * 1024  # SNS's own limit
 MAX_NAME_BYTES = 255  # NAME_MAX of the file systems behind NFS
@@ -29,8 +28,7 @@ class InvalidMessage(ValueError):
     """The notification can never succeed as sent: fix the publisher, then redrive it."""
 
 
-@dataclass(frozen=True)
-class Notification:
+class Notification(NamedTuple):
     filename: str  # normalised: relative to the export root, no empty, '.' or '..' parts
     results: Any
     message_id: str

@@ -16,7 +16,7 @@ import os
 import re
 import time
 from ctypes import byref, c_void_p
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .libnfs import load_libnfs
 from .nfs3_xdr import (
@@ -61,8 +61,7 @@ TRANSPORT_FAILURE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Attributes:
+class Attributes(NamedTuple):
     type: int
     mode: int
     uid: int
@@ -82,14 +81,12 @@ class Attributes:
         return self.type == NF3REG
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     fh: bytes
     attributes: Attributes | None
 
 
-@dataclass(frozen=True)
-class DirEntry:
+class DirEntry(NamedTuple):
     """One name of a READDIRPLUS page."""
 
     name: bytes
@@ -99,8 +96,7 @@ class DirEntry:
     fh: bytes | None
 
 
-@dataclass(frozen=True)
-class DirPage:
+class DirPage(NamedTuple):
     entries: list[DirEntry]
     verifier: bytes  # the cookie verifier to send with the next page's cookie
     eof: bool

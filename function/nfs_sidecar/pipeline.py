@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .nfs_errors import NfsError
@@ -22,11 +21,13 @@ from .rpc_engine import Pending, RpcEngine
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
 class Sleep:
     """Resume me after this many seconds (sent by a conversation instead of calls)."""
 
-    seconds: float
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
 
 
 Step = tuple[Pending, ...] | Sleep

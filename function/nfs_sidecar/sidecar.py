@@ -58,7 +58,7 @@ import json
 import os
 import posixpath
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import UTC, datetime
 
 from .message import Notification, sidecar_location
@@ -91,8 +91,7 @@ class SidecarBusy(Exception):
     """Another writer held the sidecar's lock for longer than this invocation could wait."""
 
 
-@dataclass(frozen=True)
-class Orphan:
+class Orphan(NamedTuple):
     """A name this writer made and could not remove yet."""
 
     folder: str
@@ -100,8 +99,7 @@ class Orphan:
     taken: float | None = None  # a lock: when this writer asked for it (time.monotonic())
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     sidecar: str
     written: bool  # False: a sidecar for a newer notification was already there
     via: str | None = None  # how it was published: VIA_LINK or VIA_RENAME

@@ -56,8 +56,8 @@ import contextlib
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from .nfs3_xdr import NOENT, NOT_SYNC, STALE
 from .nfs_client import Attributes, DirPage, Entry, NfsClient
@@ -110,16 +110,17 @@ def take_over(client: NfsClient, lock: Entry) -> Conversation[bool]:
     return True
 
 
-@dataclass
 class _FolderState:
-    cookie: int = 0  # 0: between passes
-    verifier: bytes = bytes(8)
-    pass_started: float = float("-inf")
-    writes: int = 0  # into the folder since its last page was sent
+    __slots__ = ("cookie", "verifier", "pass_started", "writes")
+
+    def __init__(self) -> None:
+        self.cookie = 0  # 0: between passes
+        self.verifier = bytes(8)
+        self.pass_started = float("-inf")
+        self.writes = 0  # into the folder since its last page was sent
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(NamedTuple):
     """A listing page in flight with a write's first round trip."""
 
     folder: str
