@@ -75,6 +75,7 @@ class Config(NamedTuple):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
+        defaults = cls._field_defaults
         errors: list[str] = []
 
         def required(name: str, valid: bool, value: str, hint: str) -> str:
@@ -109,10 +110,10 @@ class Config(NamedTuple):
             export,
             "absolute export path such as /processingresults",
         )
-        suffix = env.get("SIDECAR_SUFFIX", cls.suffix)
+        suffix = env.get("SIDECAR_SUFFIX", defaults["suffix"])
         if not SUFFIX_RE.match(suffix):
             errors.append(f"SIDECAR_SUFFIX={suffix!r} must be 1-64 of letters, digits and '_.~+-'")
-        namespace = env.get("METRICS_NAMESPACE", cls.metrics_namespace)
+        namespace = env.get("METRICS_NAMESPACE", defaults["metrics_namespace"])
         if not valid_namespace(namespace):
             errors.append(
                 f"METRICS_NAMESPACE={namespace!r} must be 1-255 of letters, digits and"
@@ -123,12 +124,12 @@ class Config(NamedTuple):
             export=export.rstrip("/") or "/",
             nfs_port=number("NFS_PORT", None),
             mount_port=number("NFS_MOUNT_PORT", None),
-            timeout_ms=number("NFS_TIMEOUT_MS", cls.timeout_ms) or cls.timeout_ms,
+            timeout_ms=number("NFS_TIMEOUT_MS", defaults["timeout_ms"]) or defaults["timeout_ms"],
             uid=number("NFS_UID", None),
             gid=number("NFS_GID", None),
             suffix=suffix,
-            lock_stale_seconds=number("SIDECAR_LOCK_STALE_SECONDS", cls.lock_stale_seconds)
-            or cls.lock_stale_seconds,
+            lock_stale_seconds=number("SIDECAR_LOCK_STALE_SECONDS", defaults["lock_stale_seconds"])
+            or defaults["lock_stale_seconds"],
             metrics_namespace=namespace,
         )
         if errors:

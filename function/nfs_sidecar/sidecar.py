@@ -58,8 +58,8 @@ import json
 import os
 import posixpath
 import time
-from typing import NamedTuple
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from .message import Notification, sidecar_location
 from .nfs3_xdr import EXIST, NOENT, NOTSUPP, PERM

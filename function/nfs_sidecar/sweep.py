@@ -111,7 +111,7 @@ def take_over(client: NfsClient, lock: Entry) -> Conversation[bool]:
 
 
 class _FolderState:
-    __slots__ = ("cookie", "verifier", "pass_started", "writes")
+    __slots__ = ("cookie", "pass_started", "verifier", "writes")
 
     def __init__(self) -> None:
         self.cookie = 0  # 0: between passes
