@@ -1,9 +1,10 @@
 """Builds the Lambda zip: dist/nfs-sidecar-<version>-<arch>.zip, its .sha256 and its SBOM.
 
-The zip holds the contents of function/ (lambda_function.py, nfs_sidecar/), lib/libnfs.so.17
-compiled for the target architecture from libnfs's pinned source release (libnfs_sources.py),
-libnfs's licence texts (licenses/libnfs/) and a CycloneDX manifest of what it bundles
-(sbom.cdx.json, also written beside the zip as <zip stem>.cdx.json).
+The zip holds the contents of function/ (lambda_function.py, nfs_sidecar/) with their bytecode
+for each supported Lambda Python (__pycache__/<module>.cpython-312.pyc and -313: bytecode.py),
+lib/libnfs.so.17 compiled for the target architecture from libnfs's pinned source release
+(libnfs_sources.py), libnfs's licence texts (licenses/libnfs/) and a CycloneDX manifest of what
+it bundles (sbom.cdx.json, also written beside the zip as <zip stem>.cdx.json).
 
 One compile recipe (compile-libnfs.sh) serves two paths, behind --build-in:
 
@@ -39,6 +40,7 @@ if sys.version_info < (3, 11):  # noqa: UP036  (run by the system python3, maybe
 
 import tomllib
 
+import bytecode
 import elf_check
 import lambda_zip
 import libnfs_sources
@@ -270,6 +272,7 @@ def build(
     started = time.monotonic()
     if not (function_dir / "lambda_function.py").is_file():
         raise BuildError(f"{function_dir}/lambda_function.py not found: nothing to package")
+    pythons = bytecode.find_interpreters()  # before minutes of compiling libnfs
     path, engine, why = choose_build_path(build_in)
     print(f"build path: {path} ({why})")
     tarball = libnfs_sources.fetch_source(cache, source_cache)
@@ -279,9 +282,9 @@ def build(
 
     version = project_version(ROOT / "pyproject.toml")
     manifest = sbom(version, arch, library)
-    entries = [
-        (name, file.read_bytes()) for name, file in lambda_zip.function_files(function_dir).items()
-    ]
+    sources = lambda_zip.function_files(function_dir)
+    entries = [(name, file.read_bytes()) for name, file in sources.items()]
+    entries += bytecode.compile_all(sources, pythons).items()
     entries.append((f"lib/{libnfs_sources.LIBNFS_SONAME}", library))
     entries += [
         (f"{LICENCE_DIR}/{name}", text)
@@ -322,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         build(args.arch, args.build_in, args.out, args.function_dir, args.cache, args.source_cache)
-    except (BuildError, libnfs_sources.SourceError, ValueError) as e:
+    except (BuildError, bytecode.BytecodeError, libnfs_sources.SourceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -19,7 +19,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import elf_check  # build/*.py, on sys.path through conftest
+import bytecode  # build/*.py, on sys.path through conftest
+import elf_check
 import lambda_zip
 import libnfs_sources
 import pytest
@@ -47,6 +48,17 @@ def expected_function_entries(function_dir: Path) -> set[str]:
     return {"lambda_function.py", "nfs_sidecar/__init__.py", "nfs_sidecar/config.py"}
 
 
+def expected_bytecode(sources: set[str]) -> set[str]:
+    """__pycache__/<module>.cpython-3XX.pyc of every .py, for every supported Lambda Python."""
+    pycs = set()
+    for name in (s for s in sources if s.endswith(".py")):
+        folder, _, module = name.rpartition("/")
+        for version in bytecode.LAMBDA_PYTHONS:
+            tag = "cpython-" + version.replace(".", "")
+            pycs.add(f"{folder + '/' if folder else ''}__pycache__/{module[:-3]}.{tag}.pyc")
+    return pycs
+
+
 def zipped_library(zip_path: Path, into: Path) -> Path:
     lib = into / f"libnfs.so.17-{zip_path.stem}"
     with zipfile.ZipFile(zip_path) as zf:
@@ -68,9 +80,10 @@ def test_zip_holds_exactly_the_function_libnfs_its_licences_and_an_sbom(
     )
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
-    assert set(names) == expected_function_entries(function_dir) | BUNDLED
+    sources = expected_function_entries(function_dir)
+    assert set(names) == sources | expected_bytecode(sources) | BUNDLED
     for name in names:
-        assert "__pycache__" not in name and not name.endswith((".pyc", ".pyo")), name
+        assert not name.endswith(".pyo") and ".cpython-311." not in name, name
         assert not name.startswith(("tests/", "boto3/", "botocore/")), name
 
 
@@ -107,6 +120,23 @@ def test_bundled_libnfs_holds_no_build_paths_times_or_host_names(
         for leak in (str(ROOT), "/tmp/", "/work/", "libnfs-out-", time.strftime("%b %e %Y")):
             assert leak not in text, (leak, text)
         assert text != host and (len(host) < 6 or host not in text), (host, text)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_bytecode_holds_no_build_paths_or_host_names(host_zips: dict[str, Path], arch: str) -> None:
+    """Each .pyc names its source as Lambda unpacks it (/var/task/...), never the build's."""
+    host = socket.gethostname()
+    with zipfile.ZipFile(host_zips[arch]) as zf:
+        pycs = {n: zf.read(n) for n in zf.namelist() if n.endswith(".pyc")}
+    assert pycs
+    for name, content in pycs.items():
+        source = name.replace("__pycache__/", "").rsplit(".", 2)[0] + ".py"
+        assert f"/var/task/{source}".encode() in content, name
+        strings = [s.decode() for s in re.findall(rb"[\x20-\x7e]{4,}", content)]
+        for text in strings:
+            for leak in (str(ROOT), "/tmp/", "/work/", "/root/", "nfs-sidecar-pyc-"):
+                assert leak not in text, (name, leak, text)
+            assert text != host and (len(host) < 6 or host not in text), (name, host, text)
 
 
 @pytest.mark.parametrize("arch", ARCHES)
