@@ -11,6 +11,9 @@ PY     := $(VENV)/bin/python
 LAMBDA_PYTHONS := 3.12 3.13
 PYENV_ROOT ?= $(HOME)/.pyenv
 EXTRA_PYTHONS ?= $(foreach v,$(LAMBDA_PYTHONS),$(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(v).*/bin/python3))))
+# The zip ships bytecode compiled by each of them (build/bytecode.py); a missing one fails the
+# build. Empty: the build looks for python3.X on PATH, then pyenv's.
+export BUILD_PYTHONS ?= $(strip $(EXTRA_PYTHONS))
 # checkov (Terraform static analysis) lives in its own venv: it pins many packages of its own.
 CHECKOV_VENV    ?= .venv-checkov
 CHECKOV_VERSION ?= 3.3.30
@@ -71,8 +74,8 @@ test-pythons: ## run the function tests under each supported Lambda Python versi
 	fi
 
 # The Lambda zip. BUILD_IN=auto builds in a container when docker/podman answers, on the host
-# otherwise. The build itself needs only python3 (3.11+), no venv, and a C toolchain on the host
-# path (make deps). It takes libnfs's pinned source from LIBNFS_SOURCE_CACHE (a folder holding
+# otherwise. The build itself needs python3 (3.11+), no venv, Python 3.12 and 3.13 (for the zip's
+# bytecode: BUILD_PYTHONS above) and a C toolchain on the host path (make deps). It takes libnfs's pinned source from LIBNFS_SOURCE_CACHE (a folder holding
 # libnfs-<version>.tar.gz) when set, else downloads it from GitHub; our machines keep a copy in a
 # sibling shared/vendor folder. The build verifies it either way.
 ARCH        ?= x86_64
