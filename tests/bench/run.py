@@ -361,14 +361,14 @@ def cold_start(
     server: NfsServer, zip_path: Path, work: Path, runs: int, pythons: list[str]
 ) -> list[ColdStart]:
     """The zip's contents in a fresh interpreter each time, as Lambda runs them: the package
-    imported (compiled from source: the zip holds no .pyc, and /var/task is read-only, so
-    nothing is cached), libnfs loaded, one mount. Then once more with .pyc files compiled in,
-    to show what they would save."""
+    imported (from the zip's .pyc files; nothing is written, as /var/task is read-only), libnfs
+    loaded, one mount. Then the import once more without the .pyc files (compiled each time), to
+    show what they save."""
     task = work / "task"
     with zipfile.ZipFile(zip_path) as zf:
         zf.extractall(task)
-    compiled = work / "task-pyc"
-    shutil.copytree(task, compiled)
+    source_only = work / "task-source-only"
+    shutil.copytree(task, source_only, ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)
     argv = [server.host, server.open.path, str(server.nfs_port), str(server.mount_port)]
@@ -380,21 +380,16 @@ def cold_start(
             text=True,
             check=True,
         ).stdout.strip()
-        subprocess.run(
-            [python, "-m", "compileall", "-q", str(compiled / "nfs_sidecar")],
-            check=True,
-            env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-        )
-        results.append(cold_runs(python, version, task, compiled, argv, env, runs))
+        results.append(cold_runs(python, version, task, source_only, argv, env, runs))
     return results
 
 
 def cold_runs(
-    python: str, version: str, task: Path, compiled: Path, argv: list[str], env: dict, runs: int
+    python: str, version: str, task: Path, source_only: Path, argv: list[str], env: dict, runs: int
 ) -> ColdStart:
     result = ColdStart(version, [], [], [], [])
     for _ in range(runs):
-        for folder, imports in ((task, result.import_ms), (compiled, result.import_pyc_ms)):
+        for folder, imports in ((task, result.import_ms), (source_only, result.import_source_ms)):
             out = subprocess.run(
                 [python, "-c", COLD_START, *argv],
                 cwd=folder,

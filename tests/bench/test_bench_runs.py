@@ -79,7 +79,7 @@ def test_benchmark_reports_every_mode_in_every_scenario(tmp_path: Path) -> None:
     )
     assert re.search(
         r"^cold start, target < 50 ms .*median of 2; .*\): Python [\d.]+: "
-        r"import nfs_sidecar.handler [\d.]+ ms \(with .pyc [\d.]+ ms\) .*"
+        r"import nfs_sidecar.handler [\d.]+ ms \(without .pyc [\d.]+ ms\) .*"
         r" first mount [\d.]+ ms = [\d.]+ ms, (not )?met$",
         out,
         re.M,
