@@ -227,8 +227,9 @@ def check_library(content: bytes, arch: str) -> None:
     )
 
 
-def sbom(version: str, arch: str, library: bytes) -> bytes:
-    """A CycloneDX 1.5 manifest of what the zip bundles; the same inputs give the same bytes."""
+def sbom(version: str, arch: str, library: bytes, bytecode_by: list[str]) -> bytes:
+    """A CycloneDX 1.5 manifest of what the zip bundles; the same inputs give the same bytes.
+    ``bytecode_by``: the Python versions that compiled the zip's .pyc files."""
     library_sha256 = hashlib.sha256(library).hexdigest()
     component = libnfs_sources.manifest_component()
     component["properties"] = [  # type: ignore[index]
@@ -250,6 +251,10 @@ def sbom(version: str, arch: str, library: bytes) -> bytes:
                 "name": "nfs-sidecar",
                 "version": version,
                 "description": f"AWS Lambda deployment package ({arch})",
+                "properties": [
+                    {"name": "nfs-sidecar:bytecode-compiled-by", "value": f"CPython {v}"}
+                    for v in bytecode_by
+                ],
             }
         },
         "components": [component],
@@ -281,10 +286,11 @@ def build(
     check_library(library, arch)
 
     version = project_version(ROOT / "pyproject.toml")
-    manifest = sbom(version, arch, library)
     sources = lambda_zip.function_files(function_dir)
+    pycs, compiled_by = bytecode.compile_all(sources, pythons)
+    manifest = sbom(version, arch, library, compiled_by)
     entries = [(name, file.read_bytes()) for name, file in sources.items()]
-    entries += bytecode.compile_all(sources, pythons).items()
+    entries += pycs.items()
     entries.append((f"lib/{libnfs_sources.LIBNFS_SONAME}", library))
     entries += [
         (f"{LICENCE_DIR}/{name}", text)

@@ -104,11 +104,14 @@ def find_interpreters() -> dict[str, str]:
     return {v: found[v] for v in LAMBDA_PYTHONS}
 
 
-def compile_all(sources: dict[str, Path], pythons: dict[str, str]) -> dict[str, bytes]:
-    """{zip name of the .pyc: its bytes} for every .py in ``sources`` ({zip name: file}), by
-    every interpreter in ``pythons``."""
+def compile_all(
+    sources: dict[str, Path], pythons: dict[str, str]
+) -> tuple[dict[str, bytes], list[str]]:
+    """({zip name of the .pyc: its bytes} for every .py in ``sources`` ({zip name: file}) by
+    every interpreter in ``pythons``, the interpreters' full versions: the bytes depend on them)."""
     modules = sorted(name for name in sources if name.endswith(".py"))
     out: dict[str, bytes] = {}
+    versions = []
     for version, python in pythons.items():
         with tempfile.TemporaryDirectory(prefix="nfs-sidecar-pyc-") as tmp:
             jobs = [
@@ -132,7 +135,8 @@ def compile_all(sources: dict[str, Path], pythons: dict[str, str]) -> dict[str, 
                 pyc = f"{folder}/__pycache__/" if folder else "__pycache__/"
                 out[f"{pyc}{module.removesuffix('.py')}.{tag}.pyc"] = Path(cfile).read_bytes()
         print(f"bytecode: {len(modules)} modules compiled by Python {full_version} ({python})")
-    return out
+        versions.append(full_version)
+    return out, versions
 
 
 if __name__ == "__main__":  # python3 build/bytecode.py: which interpreters a build would use

@@ -176,6 +176,9 @@ def test_sbom_is_valid_cyclonedx_and_names_what_the_zip_bundles(
     assert document["metadata"]["component"]["version"] == build_script.project_version(
         ROOT / "pyproject.toml"
     )
+    # Which interpreters compiled the bytecode: the .pyc bytes depend on their versions.
+    compiled_by = [p["value"] for p in document["metadata"]["component"]["properties"]]
+    assert [v.rsplit(".", 1)[0] for v in compiled_by] == ["CPython 3.12", "CPython 3.13"]
     # The validator does reject a broken document.
     broken = dict(document, components=[dict(component, hashes=[{"alg": "SHA-256"}])])
     assert validator.validate_str(json.dumps(broken)) is not None

@@ -146,11 +146,12 @@ def test_the_same_sources_give_the_same_bytecode(tmp_path: Path, pythons: dict[s
         "lambda_function.py": fn / "lambda_function.py",
         "nfs_sidecar/config.py": fn / "nfs_sidecar" / "config.py",
     }
-    first = bytecode.compile_all(sources, pythons)
+    first, versions = bytecode.compile_all(sources, pythons)
+    assert [v.rsplit(".", 1)[0] for v in versions] == ["3.12", "3.13"]
     assert sorted(first) == [
         "__pycache__/lambda_function.cpython-312.pyc",
         "__pycache__/lambda_function.cpython-313.pyc",
         "nfs_sidecar/__pycache__/config.cpython-312.pyc",
         "nfs_sidecar/__pycache__/config.cpython-313.pyc",
     ]
-    assert bytecode.compile_all(sources, pythons) == first
+    assert bytecode.compile_all(sources, pythons) == (first, versions)
