@@ -147,9 +147,10 @@ def test_sidecars_for_several_files(deployment: Deployment, aws: Any) -> None:
         assert (values["SidecarsWritten"], values["Failed"], values["SkippedOlder"]) == (1, 0, 0)
         assert values["Reconnects"] == 0
         assert values["Duration"] == line["duration_ms"] > 0
-        # 5 NFS calls for a new sidecar, plus one LOOKUP per folder not yet cached.
+        # 5 NFS calls for a new sidecar, plus one LOOKUP per folder not yet cached and, for the
+        # first write into a folder, the sweep's READDIRPLUS page (sweep.py).
         folders = len(Path(msg.filename).parts) - 1
-        assert 5 <= values["NfsCalls"] <= 5 + folders, (msg.filename, values)
+        assert 5 <= values["NfsCalls"] <= 5 + folders + 1, (msg.filename, values)
     # LocalStack does not turn these documents into metrics (CloudWatch Logs does on AWS).
     extracted = observe.has_data(
         aws("cloudwatch"), namespace, "SidecarsWritten", {"FunctionName": deployment.function_name}
