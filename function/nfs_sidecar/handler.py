@@ -308,6 +308,15 @@ class Handler:
                 delay = backoff(reconnects)
                 retry = [i for i in broken if reconnecting_may_help(results[i])]  # type: ignore[arg-type]
                 if retry and budget.allows(delay, attempt_s):
+                    # The notifications' own lines count it (Reconnects); this one says why.
+                    self.log(
+                        "WARN",
+                        outcome="reconnecting",
+                        error_type=type(results[retry[0]]).__name__,
+                        error=str(results[retry[0]]),
+                        records=len(retry),
+                        after_s=round(delay, 3),
+                    )
                     time.sleep(delay)
                     reconnects += 1
                     self.reconnects += 1

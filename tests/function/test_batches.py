@@ -182,7 +182,11 @@ def test_a_connection_dropped_mid_batch_retries_the_unfinished_records_on_a_new_
     assert handler.reconnects == 1
     for i in range(BATCH):
         assert results_of(folder / f"f{i}-sidecar.json") == i  # complete, each its own
-    lines = {line["message_id"]: line for line in logged(capsys)}
+    out = logged(capsys)
+    [why] = [line for line in out if line["outcome"] == "reconnecting"]
+    assert (why["level"], why["error_type"]) == ("WARN", "NfsConnectionError")
+    assert why["records"] == BATCH
+    lines = {line["message_id"]: line for line in out if "message_id" in line}
     for i in range(BATCH):
         assert lines[f"m-{i}"]["outcome"] == "written"
         assert lines[f"m-{i}"]["Reconnects"] == 1

@@ -111,11 +111,14 @@ def test_server_restart_between_invocations_reconnects(
     assert handler._writer.client is not first_client  # type: ignore[union-attr]
     assert sidecar(server)["source"]["sns_message_id"] == "m-2"
     # The reconnect is in the message's metrics; the first mount was none.
-    first, second = (
+    first, why, second = (
         json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
     )
     assert (first["Reconnects"], second["Reconnects"]) == (0, 1)
     assert second["outcome"] == "written"
+    # ... and the line before it says why.
+    assert (why["level"], why["outcome"], why["records"]) == ("WARN", "reconnecting", 1)
+    assert why["error_type"] in ("NfsConnectionError", "NfsTimeout"), why
 
 
 def test_server_gone_fails_with_the_reason_instead_of_hanging(server: NfsServer, data: str) -> None:
