@@ -21,6 +21,24 @@ FUNCTION_DIR = Path(__file__).resolve().parents[2] / "function"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:processing-complete"
 
 
+# The NFS calls of the write protocol's two paths, in order, as procedure#occurrence (the folder's
+# handle already cached): what the fault matrix and the crash tests go through.
+PROTOCOL_CALLS = {
+    "new": ["LOOKUP#1", "CREATE#1", "WRITE#1", "LINK#1", "REMOVE#1"],
+    "replace": [
+        "LOOKUP#1",  # the file
+        "CREATE#1",  # the temp file
+        "WRITE#1",
+        "LINK#1",  # answered NFS3ERR_EXIST: a sidecar is there
+        "CREATE#2",  # the lock
+        "LOOKUP#2",  # the current sidecar
+        "READ#1",
+        "RENAME#1",
+        "REMOVE#1",  # the lock
+    ],
+}
+
+
 def envelope(
     filename: Any,
     message_id: str = "m-1",

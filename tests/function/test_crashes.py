@@ -31,25 +31,14 @@ import pytest
 
 from nfs_sidecar.handler import Handler
 from tests.fault_proxy import Fault, FaultProxy
-from tests.function.helpers import FUNCTION_DIR, handler_for, leftovers, sns_event
+from tests.function.helpers import FUNCTION_DIR, PROTOCOL_CALLS, handler_for, leftovers, sns_event
 from tests.nfs_server import NfsServer
 
 REPO = Path(__file__).resolve().parents[2]
 STALE_S = 5  # the later writers' lock_stale_seconds
-# The calls of each path after the first round trip's LOOKUP, as procedure#occurrence.
-PATHS = {
-    "new": ["CREATE#1", "WRITE#1", "LINK#1", "REMOVE#1"],
-    "replace": [
-        "CREATE#1",  # the temp file
-        "WRITE#1",
-        "LINK#1",  # NFS3ERR_EXIST: a sidecar is there
-        "CREATE#2",  # the lock
-        "LOOKUP#2",  # the current sidecar
-        "READ#1",
-        "RENAME#1",
-        "REMOVE#1",  # the lock
-    ],
-}
+# The calls of each path after the first LOOKUP (killed there, the writer dies as at the CREATE
+# that shares its round trip).
+PATHS = {path: calls[1:] for path, calls in PROTOCOL_CALLS.items()}
 WHAT = {
     ("new", "CREATE#1"): "CREATE tmp",
     ("new", "REMOVE#1"): "REMOVE tmp",

@@ -22,26 +22,12 @@ import pytest
 from nfs_sidecar.nfs3_xdr import IO, JUKEBOX, NOSPC
 from nfs_sidecar.nfs_errors import NfsStatusError
 from tests.fault_proxy import Fault, FaultProxy
-from tests.function.helpers import FakeContext, handler_for, leftovers, sns_event
+from tests.function.helpers import PROTOCOL_CALLS, FakeContext, handler_for, leftovers, sns_event
 from tests.nfs_server import NfsServer
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_MS = 500
-# The calls of each path, in order, as procedure#occurrence (folder handles already cached).
-PATHS = {
-    "new": ["LOOKUP#1", "CREATE#1", "WRITE#1", "LINK#1", "REMOVE#1"],
-    "replace": [
-        "LOOKUP#1",  # the file
-        "CREATE#1",  # the temp file
-        "WRITE#1",
-        "LINK#1",  # answered NFS3ERR_EXIST: a sidecar is there
-        "CREATE#2",  # the lock
-        "LOOKUP#2",  # the current sidecar
-        "READ#1",
-        "RENAME#1",
-        "REMOVE#1",  # the lock
-    ],
-}
+PATHS = PROTOCOL_CALLS
 WHAT = {
     ("new", "REMOVE#1"): "REMOVE tmp",
     ("replace", "CREATE#2"): "CREATE lock",
