@@ -297,6 +297,8 @@ class Handler:
                 calls[0] += writer.client.rpc_count - calls_before - sum(calls)
             except (NfsConnectionError, MountError) as exc:
                 outcomes, calls = [exc] * len(todo), [0] * len(todo)
+            if self._writer is not None and self._writer.client.broken:
+                self.disconnect()  # broken with no record failing (the sweep's page, cleanup)
             for i, outcome, spent in zip(todo, outcomes, calls, strict=True):
                 results[i] = outcome
                 usages[i].nfs_calls += spent

@@ -74,14 +74,17 @@ def run_together(
     while waiting or sleeping:
         if waiting:
             batch, waiting = waiting, {}
-            sent_before = {id(p): p.sends for step in batch.values() for p in step}
+            # Each call once, also one that two conversations share (a folder's LOOKUP).
+            pendings = list(dict.fromkeys(p for step in batch.values() for p in step))
+            sent_before = {p: p.sends for p in pendings}
             failure: NfsError | None = None
             try:
-                engine.wait(*(p for step in batch.values() for p in step))
+                engine.wait(*pendings)
             except NfsError as exc:
                 failure = exc
             for index, step in batch.items():
-                calls[index] += sum(p.sends - sent_before[id(p)] for p in step)  # resends
+                for p in step:  # resends, counted for the first conversation that waited
+                    calls[index] += p.sends - sent_before.pop(p, p.sends)
                 advance(index, failure)
         else:
             time.sleep(max(0.0, min(sleeping.values()) - time.monotonic()))

@@ -40,8 +40,9 @@ Batches (SQS): the sidecars of several notifications are written together (pipel
 writer's step 1 is in flight at once, then every WRITE, then every LINK: N new sidecars take the
 3 waited round trips of one, with the same 5 calls each. Notifications for one sidecar go newest
 first: once it is settled (written, or a newer one found there) the older ones are settled too,
-skipped without a call, since a sidecar at least as new as theirs is there; if it fails, the next
-newest is tried.
+skipped without a call, since a sidecar at least as new as theirs is there. If it fails for its
+own file (not found, not a regular file) the next newest is tried; any other cause (the lock
+held, the server, the connection) would meet the older ones too, and is theirs as well.
 
 Readers see no sidecar, the old one or the new one: never a partial one. An older notification
 never replaces a sidecar written for a newer one, also when both are processed at once. A lock
@@ -201,7 +202,12 @@ class SidecarWriter:
         self.suffix = suffix
         self.lock_stale_ns = lock_stale_seconds * 1_000_000_000
         self.hard_links = True  # until the server says otherwise, for this mount
-        self.sweeper = Sweeper(client, suffix, lock_stale_seconds)  # dead writers' leftovers
+        self.sweeper = Sweeper(  # dead writers' leftovers
+            client,
+            suffix,
+            lock_stale_seconds,
+            remember=lambda folder, name, taken: self.orphans.append(Orphan(folder, name, taken)),
+        )
 
     def write(self, note: Notification, lock_wait_s: float) -> Outcome:
         (result,), _ = self.write_all([note], lock_wait_s)
@@ -235,6 +241,10 @@ class SidecarWriter:
                 if isinstance(outcome, Outcome):
                     for older in group:  # a sidecar at least as new as theirs is there
                         results[older] = Outcome(outcome.sidecar, written=False)
+                    group.clear()
+                elif not isinstance(outcome, FileNotFoundOnExport | NotARegularFile):
+                    for older in group:  # the sidecar's cause (busy, server, connection), not
+                        results[older] = outcome  # the file's: the older ones would meet it too
                     group.clear()
                 if not group:
                     del groups[key]
@@ -286,14 +296,14 @@ class SidecarWriter:
             if not removed:
                 self.orphans.extend(Orphan(folder, n, taken.get(n)) for n in leftovers)
             raise
-        if via == VIA_LINK and tmp_name in leftovers:
-            # Published by LINK: the temp name is now just a second name of the sidecar. Its
-            # removal changes nothing for this notification: don't wait a round trip for it.
-            leftovers.remove(tmp_name)
-            removal = client.remove(dir_fh, tmp_name)
-            client.send_without_waiting(removal)
-            self._unconfirmed.append((removal, folder, tmp_name))
         try:
+            if via == VIA_LINK and tmp_name in leftovers:
+                # Published by LINK: the temp name is now just a second name of the sidecar. Its
+                # removal changes nothing for this notification: don't wait a round trip for it.
+                removal = client.remove(dir_fh, tmp_name)
+                leftovers.remove(tmp_name)
+                self._unconfirmed.append((removal, folder, tmp_name))
+                client.send_without_waiting(removal)
             yield from self._remove(dir_fh, leftovers)
         except NfsError as exc:
             # Published, but the lock (or temp) is still there: removed before the next write.

@@ -137,8 +137,12 @@ class Sweeper:
         suffix: str,
         lock_stale_seconds: int,
         clock: Callable[[], float] = time.monotonic,
+        remember: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.client, self.suffix, self.clock = client, suffix, clock
+        # (folder, lock name, when taken over): a lock this sweep made its own, for the writer
+        # to remove before its next write should the removal sent here not arrive
+        self.remember = remember or (lambda _folder, _name, _taken: None)
         self.stale_ns = lock_stale_seconds * 1_000_000_000
         self.pass_interval_s = float(lock_stale_seconds)
         self.removed: list[str] = []  # names whose removal was sent (for logs and tests)
@@ -204,9 +208,11 @@ class Sweeper:
                 state.cookie, state.verifier = 0, bytes(8)
             else:
                 state.cookie, state.verifier = listing.entries[-1].cookie, listing.verifier
-        yield from self._remove_stale(page.dir_fh, listing, now_ns)
+        yield from self._remove_stale(page.folder, page.dir_fh, listing, now_ns)
 
-    def _remove_stale(self, dir_fh: bytes, listing: DirPage, now_ns: int) -> Conversation[None]:
+    def _remove_stale(
+        self, folder: str, dir_fh: bytes, listing: DirPage, now_ns: int
+    ) -> Conversation[None]:
         client = self.client
         temps: list[str] = []
         locks: list[tuple[str, Pending]] = []
@@ -224,7 +230,11 @@ class Sweeper:
                 locks.append((name, takeover))
         if locks:
             # Rare (a writer died holding a lock): one round trip to make each lock ours first.
+            taken_at = time.monotonic()
             yield tuple(pending for _, pending in locks)
+            for name, pending in locks:
+                if pending.error is None:  # ours now: removed by the writer if not below
+                    self.remember(folder, name, taken_at)
         names = temps + [name for name, pending in locks if pending.error is None]
         if names:
             # Nothing waits on these: a removal that fails is tried again at the next pass.

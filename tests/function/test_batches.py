@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nfs_sidecar.handler import Handler
+from nfs_sidecar.nfs3_xdr import JUKEBOX
 from tests.fault_proxy import Fault, FaultProxy
 from tests.function.helpers import (
     FakeContext,
@@ -201,3 +202,47 @@ def test_concurrent_batches_for_one_file_keep_the_newest(
 ) -> None:
     handlers: list[Handler] = [handler_for(nfs_server) for _ in range(4)]
     race_writers(folder, handlers, per_writer=12, batch=4)
+
+
+def test_when_the_newest_record_meets_a_held_lock_the_older_ones_fail_with_it(
+    nfs_server: NfsServer, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (folder / "f.bin").write_bytes(b"f")
+    handler = handler_for(nfs_server, timeout_ms=500)  # a batch needs 1.2 s
+    handler(sqs_event(envelope(f"{folder.name}/f.bin", "m-0", results="first")), FakeContext(30))
+    (folder / ".f-sidecar.json.lock").touch()  # another writer is replacing it right now
+    capsys.readouterr()
+    result = handler(
+        sqs_event(
+            envelope(f"{folder.name}/f.bin", "m-old", "2026-11-24T11:00:00Z"),
+            envelope(f"{folder.name}/f.bin", "m-new", "2026-11-24T12:00:00Z"),
+        ),
+        FakeContext(4),  # a lock wait of 2 s
+    )
+    assert result == {"batchItemFailures": [{"itemIdentifier": f"sqs-{i}"} for i in (0, 1)]}
+    lines = {line["message_id"]: line for line in logged(capsys)}
+    assert {lines[m]["error_type"] for m in ("m-old", "m-new")} == {"SidecarBusy"}
+    assert lines["m-old"]["NfsCalls"] == 0  # not made to wait for the same lock again
+    assert results_of(folder / "f-sidecar.json") == "first"
+    handler.disconnect()
+
+
+def test_a_folder_lookup_shared_by_two_records_is_resent_once(
+    nfs_server: NfsServer, folder: Path
+) -> None:
+    (folder / "d").mkdir()
+    for name in ("a", "b"):
+        (folder / "d" / f"{name}.bin").write_bytes(b"x")
+    (folder / "warm.bin").write_bytes(b"w")
+    with FaultProxy(nfs_server.host, nfs_server.nfs_port, nfs_server.mount_port) as proxy:
+        handler = handler_for(nfs_server, nfs_port=proxy.nfs_port, mount_port=proxy.mount_port)
+        handler(sns_event(f"{folder.name}/warm.bin", "warm"), FakeContext(30))  # caches the folder
+        # The first call is the LOOKUP of the folder d, which both records wait for.
+        proxy.arm(Fault("NFS.LOOKUP", "status", status=JUKEBOX))
+        bodies = [envelope(f"{folder.name}/d/{name}.bin", f"m-{name}") for name in ("a", "b")]
+        result = handler(sqs_event(*bodies), FakeContext(30))
+        client = handler._writer.client  # type: ignore[union-attr]
+        assert (result, client.resends) == ({"batchItemFailures": []}, 1)
+        handler.disconnect()
+    for name in ("a", "b"):
+        assert results_of(folder / "d" / f"{name}-sidecar.json") == {"status": "ok"}
