@@ -298,7 +298,8 @@ class Handler:
             except (NfsConnectionError, MountError) as exc:
                 outcomes, calls = [exc] * len(todo), [0] * len(todo)
             if self._writer is not None and self._writer.client.broken:
-                self.disconnect()  # broken with no record failing (the sweep's page, cleanup)
+                # Whether a record failed with it or not (the sweep's page, cleanup).
+                self.disconnect()
             for i, outcome, spent in zip(todo, outcomes, calls, strict=True):
                 results[i] = outcome
                 usages[i].nfs_calls += spent
@@ -306,7 +307,6 @@ class Handler:
             stale = [] if stale_retried else [i for i in todo if _is_stale(results[i])]
             todo = []
             if broken:
-                self.disconnect()
                 delay = backoff(reconnects)
                 retry = [i for i in broken if reconnecting_may_help(results[i])]  # type: ignore[arg-type]
                 if retry and budget.allows(delay, attempt_s):

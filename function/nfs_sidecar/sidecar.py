@@ -209,12 +209,6 @@ class SidecarWriter:
             remember=lambda folder, name, taken: self.orphans.append(Orphan(folder, name, taken)),
         )
 
-    def write(self, note: Notification, lock_wait_s: float) -> Outcome:
-        (result,), _ = self.write_all([note], lock_wait_s)
-        if isinstance(result, Exception):
-            raise result
-        return result
-
     def write_all(
         self, notes: list[Notification], lock_wait_s: float
     ) -> tuple[list[Outcome | Exception], list[int]]:
