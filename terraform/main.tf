@@ -44,15 +44,46 @@ locals {
     for pair in setproduct(local.nfs_cluster_cidrs, local.nfs_ports) :
     "tcp-${pair[1]}-${pair[0]}" => { cidr = pair[0], port = pair[1] }
   }
+  dns_egress_rules = {
+    for pair in setproduct(var.dns_server_cidrs, ["udp", "tcp"]) :
+    "${pair[1]}-53-${pair[0]}" => { cidr = pair[0], protocol = pair[1] }
+  }
   security_group_ids = var.create_security_group ? [aws_security_group.this[0].id] : var.security_group_ids
 
   # Who may publish to the created topic: the upstream jobs and the operators.
   topic_publishers = distinct(concat(var.publisher_arns, var.operator_arns))
 
+  # Resource policies allow principals by account and narrow them with aws:PrincipalArn, a string
+  # match: a role ARN as Principal is resolved to the role's unique id when the policy is saved, so
+  # a role that does not exist yet fails the apply (PrincipalNotFound) and one deleted and
+  # re-created later is refused until someone re-applies. A whole account (:root) matches any of
+  # its principals (arn:<partition>:iam::<account>:*).
+  allowed = {
+    for key, arns in { publishers = local.topic_publishers, operators = var.operator_arns } : key => {
+      accounts                    = distinct([for a in arns : "arn:${split(":", a)[1]}:iam::${split(":", a)[4]}:root"])
+      patterns                    = distinct([for a in arns : endswith(a, ":root") ? "${trimsuffix(a, "root")}*" : a])
+    }
+  }
+
+  # Lambda allows 256 characters; server and export may be far longer.
+  description_full = "Writes JSON sidecars next to files on ${var.nfs_server}:${var.nfs_export}"
+  description      = length(local.description_full) <= 256 ? local.description_full : "${substr(local.description_full, 0, 253)}..."
+
+  aws_region = data.aws_region.current.name
+  # A topic of another account keeps its SNS metrics there: alarms on them here never fire.
+  topic_in_account = var.create_topic || try(split(":", local.topic_arn)[4] == data.aws_caller_identity.current[0].account_id, false)
+
   sqs_maximum_concurrency = (
     var.sqs_maximum_concurrency != null ? var.sqs_maximum_concurrency :
     try(var.reserved_concurrent_executions >= 2, false) ? min(var.reserved_concurrent_executions, 1000) : null
   )
+}
+
+data "aws_region" "current" {}
+
+# Only needed to tell a foreign topic (create_topic = false) from one of this account.
+data "aws_caller_identity" "current" {
+  count = var.create_topic ? 0 : 1
 }
 
 ################################################################################
@@ -78,7 +109,9 @@ resource "aws_sns_topic" "this" {
 }
 
 # Only the named publishers and operators may publish: they are allowed explicitly, and every other
-# principal (including ones whose own IAM policies allow sns:Publish) is denied.
+# principal (including ones whose own IAM policies allow sns:Publish) is denied. That includes AWS
+# service principals (S3 event notifications, EventBridge, CloudWatch alarms): by design, publishers
+# are jobs that name a file; a service needs a topic of its own.
 resource "aws_sns_topic_policy" "this" {
   count = var.create_topic ? 1 : 0
 
@@ -89,9 +122,10 @@ resource "aws_sns_topic_policy" "this" {
       {
         Sid       = "AllowNamedPublishers"
         Effect    = "Allow"
-        Principal = { AWS = local.topic_publishers }
+        Principal = { AWS = local.allowed.publishers.accounts }
         Action    = "sns:Publish"
         Resource  = aws_sns_topic.this[0].arn
+        Condition = { ArnLike = { "aws:PrincipalArn" = local.allowed.publishers.patterns } }
       },
       {
         Sid       = "DenyOtherPublishers"
@@ -168,9 +202,10 @@ resource "aws_sqs_queue_policy" "failure" {
       length(var.operator_arns) > 0 ? [{
         Sid       = "AllowOperatorsToRedrive"
         Effect    = "Allow"
-        Principal = { AWS = var.operator_arns }
+        Principal = { AWS = local.allowed.operators.accounts }
         Action    = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
         Resource  = aws_sqs_queue.failure[0].arn
+        Condition = { ArnLike = { "aws:PrincipalArn" = local.allowed.operators.patterns } }
       }] : [],
     )
   })
@@ -226,6 +261,10 @@ resource "aws_lambda_event_source_mapping" "this" {
 
   lifecycle {
     precondition {
+      condition     = var.reserved_concurrent_executions != 1
+      error_message = "delivery = \"sqs\" cannot keep reserved_concurrent_executions = 1: the event source mapping's maximum concurrency cannot be below 2, so its pollers would invoke past the single reserved instance and throttled batches would use up their receives and reach the dead-letter queue without having run. Set reserved_concurrent_executions to 2 or more (the cluster then sees that many clients), or use delivery = \"direct\" (one instance, throttled events wait in Lambda's queue)."
+    }
+    precondition {
       condition     = var.reserved_concurrent_executions == null || coalesce(local.sqs_maximum_concurrency, 0) <= coalesce(var.reserved_concurrent_executions, 0)
       error_message = "sqs_maximum_concurrency must not exceed reserved_concurrent_executions: throttled messages go back to the queue and use up their receives."
     }
@@ -274,6 +313,10 @@ resource "aws_sns_topic_subscription" "this" {
       condition     = var.create_topic || var.topic_arn != null
       error_message = "topic_arn must be set when create_topic is false."
     }
+    precondition {
+      condition     = var.create_topic || try(split(":", var.topic_arn)[3] == local.aws_region, false)
+      error_message = "topic_arn is in region ${try(split(":", var.topic_arn)[3], "?")} but this module deploys to ${local.aws_region}: the subscription, its dead-letter queue (the failure queue) and the function must be in the topic's region. Apply the module with a provider for ${try(split(":", var.topic_arn)[3], "the topic's region")}."
+    }
   }
 }
 
@@ -318,7 +361,7 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_272:Code signing is not used: the zip is built and deployed by the same pipeline (filename + source_code_hash).
   #checkov:skip=CKV_AWS_50:X-Ray tracing is not needed: one NFS round trip per message, logged as JSON.
   function_name = var.name
-  description   = "Writes JSON sidecars next to files on ${var.nfs_server}:${var.nfs_export}"
+  description   = local.description
   role          = aws_iam_role.this.arn
 
   filename         = var.lambda_zip_path
@@ -363,6 +406,10 @@ resource "aws_lambda_function" "this" {
       error_message = "sidecar_lock_stale_seconds must exceed timeout, or a live writer's lock could be broken."
     }
     precondition {
+      condition     = var.kms_key_arn == null || try(split(":", var.kms_key_arn)[3] == local.aws_region, false)
+      error_message = "kms_key_arn is a key in region ${try(split(":", var.kms_key_arn)[3], "?")} but this module deploys to ${local.aws_region}: SNS, SQS and Lambda use keys of their own region only. Give a key (or a multi-Region replica key) in ${local.aws_region}."
+    }
+    precondition {
       condition     = !(local.zip_says_x86 && var.architecture == "arm64") && !(local.zip_says_arm && var.architecture == "x86_64")
       error_message = "The zip's name says it was built for another architecture than var.architecture (the zip bundles a native libnfs)."
     }
@@ -403,8 +450,22 @@ resource "aws_vpc_security_group_egress_rule" "nfs" {
   ip_protocol       = "tcp"
   from_port         = each.value.port
   to_port           = each.value.port
-  cidr_ipv4         = strcontains(each.value.cidr, ":") ? null : each.value.cidr
-  cidr_ipv6         = strcontains(each.value.cidr, ":") ? each.value.cidr : null
+  cidr_ipv4         = each.value.cidr
+
+  tags = var.tags
+}
+
+# Name resolution through DNS servers of the VPC's DHCP options (Active Directory, the cluster's own
+# DNS for a VIP pool name). The VPC's own resolver (AmazonProvidedDNS) needs no rule.
+resource "aws_vpc_security_group_egress_rule" "dns" {
+  for_each = var.create_security_group ? local.dns_egress_rules : {}
+
+  security_group_id = aws_security_group.this[0].id
+  description       = "DNS (${upper(each.value.protocol)}) to the VPC's custom DNS servers"
+  ip_protocol       = each.value.protocol
+  from_port         = 53
+  to_port           = 53
+  cidr_ipv4         = each.value.cidr
 
   tags = var.tags
 }
@@ -485,4 +546,43 @@ resource "aws_iam_role_policy" "this" {
     Version   = "2012-10-17"
     Statement = local.role_statements
   })
+}
+
+################################################################################
+# What operators need on their side (output operator_policy_json)
+################################################################################
+
+data "aws_iam_policy_document" "operator" {
+  statement {
+    sid       = "InvokeProbe"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.this.arn]
+  }
+  statement {
+    sid       = "PublishToTopic"
+    actions   = ["sns:Publish"]
+    resources = [local.topic_arn]
+  }
+  statement {
+    sid       = "ReadLogs"
+    actions   = ["logs:FilterLogEvents", "logs:GetLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
+  }
+  dynamic "statement" {
+    for_each = var.create_failure_queue ? [aws_sqs_queue.failure[0].arn] : []
+    content {
+      sid       = "RedriveFailureQueue"
+      actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+      resources = [statement.value]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.kms_key_arn != null ? [var.kms_key_arn] : []
+    content {
+      # Decrypt: read the encrypted failure queue; GenerateDataKey: publish to the encrypted topic.
+      sid       = "UseKmsKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+    }
+  }
 }

@@ -12,7 +12,8 @@ locals {
   on_topic    = { TopicName = local.topic_name }
 
   # key (the alarm is "<name>-<key>") -> what it watches. Threshold and statistic are chosen so
-  # that one bad event in one period raises it; missing data (nothing happened) is not breaching.
+  # that one bad event in one period raises it; missing data (nothing happened) is not breaching,
+  # except where noted.
   alarms = merge(
     var.create_failure_queue ? {
       failure-queue-not-empty = {
@@ -55,6 +56,9 @@ locals {
         threshold   = 1
         comparison  = "GreaterThanOrEqualToThreshold"
       }
+    },
+    # SNS metrics live in the topic owner's account: alarms here would stay OK forever.
+    local.topic_in_account ? {
       sns-notifications-failed = {
         description = "SNS could not deliver notifications of topic ${local.topic_name} to a subscriber (missing permission, a KMS key SNS may not use, the endpoint gone). This module's subscription sends them to its dead-letter queue (the failure queue)."
         namespace   = "AWS/SNS"
@@ -73,10 +77,10 @@ locals {
         threshold   = 1
         comparison  = "GreaterThanOrEqualToThreshold"
       }
-    },
+    } : {},
     local.sqs ? {} : {
       async-events-dropped = {
-        description = "Lambda dropped asynchronous events of the function without running them to the end (too old, or retries exhausted with no destination): those notifications are lost."
+        description = "Lambda gave up on asynchronous events of the function (too old, or retries exhausted). Each is in the failure queue (the on-failure destination) when it was created and reachable; otherwise (create_failure_queue = false, or destination-delivery-failures) it is lost."
         namespace   = "AWS/Lambda"
         metric      = "AsyncEventsDropped"
         dimensions  = local.on_function
@@ -121,7 +125,9 @@ resource "aws_cloudwatch_metric_alarm" "this" {
   evaluation_periods  = 1
   threshold           = each.value.threshold
   comparison_operator = each.value.comparison
-  treat_missing_data  = "notBreaching"
+  # SQS may stop sending metrics for a queue nobody touches: the failure-queue alarm keeps its last
+  # state rather than going back to OK (and notifying ok_actions) while a message still waits.
+  treat_missing_data = each.key == "failure-queue-not-empty" ? "ignore" : "notBreaching"
 
   alarm_actions = var.alarm_actions
   ok_actions    = var.ok_actions

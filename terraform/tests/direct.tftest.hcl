@@ -123,8 +123,15 @@ run "defaults" {
     error_message = "the topic must be created, unencrypted by default, and output"
   }
   assert {
-    condition     = jsondecode(aws_sns_topic_policy.this[0].policy).Statement[0].Principal.AWS == ["arn:aws:iam::111122223333:role/upstream"] && jsondecode(aws_sns_topic_policy.this[0].policy).Statement[0].Action == "sns:Publish"
-    error_message = "the topic policy must allow the named publisher to publish"
+    condition = jsondecode(aws_sns_topic_policy.this[0].policy).Statement[0] == {
+      Sid       = "AllowNamedPublishers"
+      Effect    = "Allow"
+      Principal = { AWS = ["arn:aws:iam::111122223333:root"] }
+      Action    = "sns:Publish"
+      Resource  = aws_sns_topic.this[0].arn
+      Condition = { ArnLike = { "aws:PrincipalArn" = ["arn:aws:iam::111122223333:role/upstream"] } }
+    }
+    error_message = "the topic policy must allow the named publisher by its account, narrowed by aws:PrincipalArn (no role ARN as Principal)"
   }
   assert {
     condition = jsondecode(aws_sns_topic_policy.this[0].policy).Statement[1].Effect == "Deny" && jsondecode(aws_sns_topic_policy.this[0].policy).Statement[1].Condition == {
@@ -239,8 +246,8 @@ run "defaults" {
     error_message = "the burst alarm must watch the function's Failed metric of that error type"
   }
   assert {
-    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.this : a.period == 60 && a.evaluation_periods == 1 && a.treat_missing_data == "notBreaching" && a.alarm_name == "sidecar-${trimprefix(a.alarm_name, "sidecar-")}" && length(a.alarm_actions) == 0])
-    error_message = "alarms must evaluate one 60 s period, treat no data as fine, and be named after the module"
+    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.this : a.period == 60 && a.evaluation_periods == 1 && a.treat_missing_data == (a.alarm_name == "sidecar-failure-queue-not-empty" ? "ignore" : "notBreaching") && a.alarm_name == "sidecar-${trimprefix(a.alarm_name, "sidecar-")}" && length(a.alarm_actions) == 0])
+    error_message = "alarms must evaluate one 60 s period, treat no data as fine (the failure queue's: keep its state), and be named after the module"
   }
   assert {
     condition     = output.alarm_arns == { for k, a in aws_cloudwatch_metric_alarm.this : k => a.arn } && length(output.alarm_arns) == 10
@@ -371,7 +378,7 @@ run "operators_and_explicit_role_name" {
   }
 
   assert {
-    condition     = jsondecode(aws_sns_topic_policy.this[0].policy).Statement[0].Principal.AWS == ["arn:aws:iam::111122223333:role/upstream", "arn:aws:iam::111122223333:role/operators", "arn:aws:iam::777788889999:root"]
+    condition     = jsondecode(aws_sns_topic_policy.this[0].policy).Statement[0].Principal.AWS == ["arn:aws:iam::111122223333:root", "arn:aws:iam::777788889999:root"] && jsondecode(aws_sns_topic_policy.this[0].policy).Statement[0].Condition.ArnLike["aws:PrincipalArn"] == ["arn:aws:iam::111122223333:role/upstream", "arn:aws:iam::111122223333:role/operators", "arn:aws:iam::777788889999:*"]
     error_message = "operators must be allowed to publish (README: test publish, redrive)"
   }
   assert {
@@ -385,9 +392,10 @@ run "operators_and_explicit_role_name" {
     condition = jsondecode(aws_sqs_queue_policy.failure[0].policy).Statement[1] == {
       Sid       = "AllowOperatorsToRedrive"
       Effect    = "Allow"
-      Principal = { AWS = ["arn:aws:iam::111122223333:role/operators", "arn:aws:iam::777788889999:root"] }
+      Principal = { AWS = ["arn:aws:iam::111122223333:root", "arn:aws:iam::777788889999:root"] }
       Action    = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
       Resource  = aws_sqs_queue.failure[0].arn
+      Condition = { ArnLike = { "aws:PrincipalArn" = ["arn:aws:iam::111122223333:role/operators", "arn:aws:iam::777788889999:*"] } }
     }
     error_message = "operators must be able to read and delete in the failure queue (redrive), nothing more"
   }

@@ -83,7 +83,7 @@ CONFIG_DIRS = [path for _, path in CONFIGS]
 
 # Fewest `terraform test` runs each configuration must report as passed (guards against test
 # files silently not being found).
-MIN_TEST_RUNS = {"module": 60, "examples/complete": 1, "examples/e2e": 2}
+MIN_TEST_RUNS = {"module": 80, "examples/complete": 1, "examples/e2e": 2}
 
 # Every checkov skip, by (check, resource). Each has its reason in a #checkov:skip comment next to
 # the resource; adding one means adding it here too.

@@ -38,3 +38,23 @@ mock_resource "aws_sqs_queue" {
     url = "https://sqs.eu-west-1.amazonaws.com/111122223333/queue"
   }
 }
+
+# Data sources: the region the module deploys to, the account (foreign topic or not), and policy
+# documents (a JSON default, or the provider's own validation rejects the policies).
+mock_data "aws_region" {
+  defaults = {
+    name = "eu-west-1"
+  }
+}
+
+mock_data "aws_caller_identity" {
+  defaults = {
+    account_id = "111122223333"
+  }
+}
+
+mock_data "aws_iam_policy_document" {
+  defaults = {
+    json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+  }
+}
