@@ -75,5 +75,5 @@ output "metrics_namespace" {
 
 output "operator_policy_json" {
   description = "IAM policy (JSON) to attach to the operators' roles or users in this account: invoke the function (`make check-deployment`, the post-deploy probe), publish a test notification, read and delete in the failure queue and publish again (`scripts/redrive.py`), read the function's logs, and use `kms_key_arn` when set. The module's resource policies admit `operator_arns`; this is the identity side. Operators of other accounts assume a role in this account to invoke the function (Lambda's resource policy cannot be narrowed by principal ARN)."
-  value       = data.aws_iam_policy_document.operator.json
+  value       = jsonencode({ Version = "2012-10-17", Statement = local.operator_statements })
 }

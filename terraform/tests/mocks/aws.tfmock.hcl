@@ -39,8 +39,7 @@ mock_resource "aws_sqs_queue" {
   }
 }
 
-# Data sources: the region the module deploys to, the account (foreign topic or not), and policy
-# documents (a JSON default, or the provider's own validation rejects the policies).
+# Data sources: the region the module deploys to, the account (foreign topic or not).
 mock_data "aws_region" {
   defaults = {
     name = "eu-west-1"
@@ -50,11 +49,5 @@ mock_data "aws_region" {
 mock_data "aws_caller_identity" {
   defaults = {
     account_id = "111122223333"
-  }
-}
-
-mock_data "aws_iam_policy_document" {
-  defaults = {
-    json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
   }
 }
