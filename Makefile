@@ -155,6 +155,14 @@ demo-publish: venv ## publish to the running demo: make demo-publish FILE=path/i
 down: ## stop what `make demo` started and remove .tmp/demo
 	$(PY) -m tests.e2e.demo down
 
+# The post-deploy check: invokes the deployed function's probe (scripts/check_deployment.py). The
+# function is named by FUNCTION, else by the function_name output of the Terraform folder TF_DIR.
+TF_DIR ?= terraform/examples/complete
+
+.PHONY: check-deployment
+check-deployment: venv ## after terraform apply: probe the cluster from the function, step by step (FUNCTION=name or TF_DIR=folder; FOLDER=path in the export)
+	$(PY) scripts/check_deployment.py $(if $(FUNCTION),--function '$(FUNCTION)',--terraform-dir '$(TF_DIR)') $(if $(FOLDER),--folder '$(FOLDER)')
+
 .PHONY: clean
 clean: ## remove build and test artefacts
 	rm -rf dist .tmp .pytest_cache .ruff_cache

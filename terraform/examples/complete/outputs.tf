@@ -52,3 +52,8 @@ output "dashboard_name" {
   description = "The CloudWatch dashboard."
   value       = module.nfs_sidecar.dashboard_name
 }
+
+output "operator_policy_json" {
+  description = "IAM policy for the operators' roles: invoke the post-deploy probe (`make check-deployment`), publish, redrive, read logs."
+  value       = module.nfs_sidecar.operator_policy_json
+}
