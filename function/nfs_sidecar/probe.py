@@ -305,7 +305,8 @@ class Probe:
             return FIX_PORTMAPPER
         if "connection refused" in str(exc):
             return FIX_REFUSED.format(port=port)
-        ports = "/".join(str(p) for p in (self.config.nfs_port, self.config.mount_port) if p)
+        configured = (self.config.nfs_port, self.config.mount_port)
+        ports = " and ".join(str(p) for p in dict.fromkeys(configured) if p)
         return FIX_NO_ANSWER.format(ports=ports or "2049 and 111")
 
     def _mount_fix(self, exc: Exception) -> str:

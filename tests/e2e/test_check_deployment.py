@@ -35,7 +35,9 @@ def fresh_output() -> None:
     OUTPUT.write_text("")
 
 
-def check(localstack: LocalStack, function: str, *args: str) -> subprocess.CompletedProcess[str]:
+def check(
+    localstack: LocalStack, function: str, *args: str, cmd: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": localstack.endpoint,
@@ -43,11 +45,11 @@ def check(localstack: LocalStack, function: str, *args: str) -> subprocess.Compl
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": REGION,
     }
-    cmd = [sys.executable, str(SCRIPT), "--function", function, *args]
+    cmd = cmd or [sys.executable, str(SCRIPT), "--function", function, *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    shown = " ".join(cmd[1:] if cmd[0] == sys.executable else cmd).replace(str(REPO) + "/", "")
     with OUTPUT.open("a") as f:
-        f.write(f"$ scripts/check_deployment.py --function {function} {' '.join(args)}".rstrip())
-        f.write(f"\n{proc.stdout}{proc.stderr}(exit {proc.returncode})\n\n")
+        f.write(f"$ {shown}\n{proc.stdout}{proc.stderr}(exit {proc.returncode})\n\n")
     return proc
 
 
@@ -111,22 +113,26 @@ def unreachable(
     e2e_root: Path,
     deployments: dict[str, Deployment],  # after the others: LocalStack applies one at a time
     syn_dropping_port: int,
-) -> str:
-    """The example applied once more, its NFS and MOUNT ports pointing at the SYN-dropping port."""
+) -> Path:
+    """The example applied once more, its NFS and MOUNT ports pointing at the SYN-dropping port
+    -> the folder of its state (for `make check-deployment TF_DIR=...`)."""
     variables: dict[str, Any] = example_variables(
         "e2e-unreachable", "direct", e2e_nfs, e2e_nfs.exports["open"], function_zip
     )
     variables.update(nfs_port=syn_dropping_port, nfs_mount_port=syn_dropping_port)
-    outputs = Terraform(EXAMPLE, e2e_root / "tf" / "unreachable", localstack.endpoint).apply(
-        variables
-    )
-    return str(outputs["function_name"])
+    tf = Terraform(EXAMPLE, e2e_root / "tf" / "unreachable", localstack.endpoint)
+    assert tf.apply(variables)["function_name"] == "e2e-unreachable"
+    return tf.dir
 
 
-def test_unreachable_server_names_the_step_and_the_time(localstack: LocalStack, unreachable: str):
+def test_unreachable_server_names_the_step_and_the_time(localstack: LocalStack, unreachable: Path):
+    """Through `make check-deployment`, which reads the function's name from the outputs."""
     started = time.monotonic()
-    proc = check(localstack, unreachable)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    make = ["make", "-s", "-C", str(REPO), "check-deployment", f"TF_DIR={unreachable}"]
+    proc = check(localstack, "", cmd=make)
+    assert "function e2e-unreachable" in proc.stdout
+    assert proc.returncode == 2, proc.stdout + proc.stderr  # make's own: the script exited 1
+    assert "Error 1" in proc.stderr
     assert "  ok   resolve" in proc.stdout
     assert "FAIL connect" in proc.stdout and "no answer within 500 ms" in proc.stdout
     assert "fix: no route or a security group drops the traffic" in proc.stdout
