@@ -87,6 +87,7 @@ class Probe:
         self.config = config
         self.deadline = time.monotonic() + max(0.1, remaining_s - RESERVE_S)
         self.steps: list[dict[str, Any]] = []
+        self._last_port: int | None = None  # the port the connect step tried last, for its fix
         self.report: dict[str, Any] = {
             "probe": "nfs-sidecar",
             "server": config.server,
@@ -179,12 +180,13 @@ class Probe:
         # getaddrinfo has no timeout of its own: bounded by the probe's time.
         worker = threading.Thread(target=lookup, daemon=True)
         worker.start()
-        worker.join(self.timeout_s())
+        wait_s = self.timeout_s()
+        worker.join(wait_s)
         if errors:
             raise NfsConnectionError(f"cannot resolve {self.config.server}: {errors[0]}")
         if not found:
-            raise NfsConnectionError(
-                f"cannot resolve {self.config.server}: no answer within {self.timeout_s():.1f} s"
+            raise NfsTimeout(
+                f"cannot resolve {self.config.server}: no answer within {wait_s * 1000:.0f} ms"
             )
         return {"address": found[0]}
 
@@ -300,7 +302,7 @@ class Probe:
     # --- fixes ---
 
     def _connect_fix(self, exc: Exception) -> str:
-        port = getattr(self, "_last_port", None)
+        port = self._last_port
         if port == PORTMAPPER:
             return FIX_PORTMAPPER
         if "connection refused" in str(exc):

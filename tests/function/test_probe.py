@@ -157,3 +157,21 @@ def test_no_notification_is_a_probe(nfs_server: NfsServer) -> None:
     # A probe key beside Records is an SNS/SQS-shaped event, not a probe.
     with pytest.raises(Exception, match=r"Records|event"):
         handler({PROBE_KEY: {}, "Records": []}, FakeContext(5))
+
+
+def test_name_that_does_not_resolve_fails_resolve_with_the_dns_fix(nfs_server: NfsServer) -> None:
+    config = config_for(nfs_server, timeout_ms=1000)._replace(server="no-such-host.invalid")
+    started = time.monotonic()
+    report = run_probe(config, {}, FakeContext(3))
+    assert time.monotonic() - started < slack(1)
+    assert report["failed_step"] == "resolve" and report["ok"] is False, report
+    assert "dns_server_cidrs" in report["steps"][0]["fix"]
+
+
+def test_ports_not_configured_are_asked_from_the_portmapper(nfs_server: NfsServer) -> None:
+    # rpcbind keeps the last registration of every server on this machine: only its use is
+    # asserted, not which server's ports it gave.
+    report = run_probe(config_for(nfs_server, nfs_port=None, mount_port=None), {}, FakeContext(5))
+    connect = report["steps"][1]
+    assert connect["step"] == "connect" and connect["ok"] is True, report
+    assert report["ports_from"] == "portmapper" and report["nfs_port"] > 0
