@@ -212,11 +212,12 @@ class Probe:
 
     def _mount(self) -> dict[str, Any]:
         c = self.config
+        # The ports the connect step reached (the portmapper's answer when not configured).
         client = NfsClient(
             c.server,
             c.export,
-            nfs_port=c.nfs_port,
-            mount_port=c.mount_port,
+            nfs_port=self.report["nfs_port"],
+            mount_port=self.report["mount_port"],
             uid=c.uid,
             gid=c.gid,
             timeout_ms=max(1, int(self.timeout_s() * 1000)),

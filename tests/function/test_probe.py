@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from nfs_sidecar import probe
 from nfs_sidecar.config import Config
 from nfs_sidecar.probe import FIX_ACCES, FIX_INSECURE, PROBE_KEY, ProbeRequestError, run_probe
 from tests.function import helpers
@@ -168,10 +171,50 @@ def test_name_that_does_not_resolve_fails_resolve_with_the_dns_fix(nfs_server: N
     assert "dns_server_cidrs" in report["steps"][0]["fix"]
 
 
-def test_ports_not_configured_are_asked_from_the_portmapper(nfs_server: NfsServer) -> None:
-    # rpcbind keeps the last registration of every server on this machine: only its use is
-    # asserted, not which server's ports it gave.
+@pytest.fixture
+def fake_portmapper(nfs_server: NfsServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """A portmapper of this test's own (rpcbind keeps one registration per program for the whole
+    machine, and other servers come and go): answers GETPORT with the test server's ports.
+    Yields the programs asked for."""
+    asked: list[int] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    monkeypatch.setattr(probe, "PORTMAPPER", listener.getsockname()[1])
+    ports = {probe.NFS_PROGRAM: nfs_server.nfs_port, probe.MOUNT_PROGRAM: nfs_server.mount_port}
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                call = b""
+                while len(call) < 4 + 56:
+                    call += conn.recv(256)
+                xid, program = (
+                    struct.unpack(">I", call[4:8])[0],
+                    struct.unpack(">I", call[44:48])[0],
+                )
+                asked.append(program)
+                reply = struct.pack(">7I", xid, 1, 0, 0, 0, 0, ports.get(program, 0))
+                conn.sendall(struct.pack(">I", 0x80000000 | len(reply)) + reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield asked
+    finally:
+        listener.close()
+
+
+def test_ports_not_configured_are_asked_from_the_portmapper(
+    nfs_server: NfsServer, fake_portmapper: list[int]
+) -> None:
     report = run_probe(config_for(nfs_server, nfs_port=None, mount_port=None), {}, FakeContext(5))
-    connect = report["steps"][1]
-    assert connect["step"] == "connect" and connect["ok"] is True, report
-    assert report["ports_from"] == "portmapper" and report["nfs_port"] > 0
+    assert report["ok"] is True, report["steps"]
+    assert report["ports_from"] == "portmapper"
+    assert (report["nfs_port"], report["mount_port"]) == (
+        nfs_server.nfs_port,
+        nfs_server.mount_port,
+    )
+    assert fake_portmapper[:2] == [probe.NFS_PROGRAM, probe.MOUNT_PROGRAM]
