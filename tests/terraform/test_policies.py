@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -42,9 +44,8 @@ KMS = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b1c2d3e-1111-2222-3333-444455556666"
 OPERATORS = [f"arn:aws:iam::{ACCOUNT}:role/operators", "arn:aws:iam::777788889999:root"]
 ALARMS = {"alarm_actions": [f"arn:aws:sns:{REGION}:{ACCOUNT}:on-call"]}
 
-# Both delivery modes, with and without KMS, alarms and operators, and without the failure queue.
-# (An existing topic renders the same statements with its ARN; planning it would ask STS whose
-# account it is in, which needs AWS.)
+# Both delivery modes, with and without KMS, alarms and operators, without the failure queue, and
+# with an existing topic of this account and of another one.
 CONFIGS: dict[str, dict[str, Any]] = {
     "direct": {},
     "direct-kms-operators-alarms": {"kms_key_arn": KMS, "operator_arns": OPERATORS, **ALARMS},
@@ -56,7 +57,54 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "operator_arns": OPERATORS,
         **ALARMS,
     },
+    "sqs-existing-topic": {
+        "delivery": "sqs",
+        "create_topic": False,
+        "topic_arn": f"arn:aws:sns:{REGION}:{ACCOUNT}:upstream",
+        "publisher_arns": [],
+        "operator_arns": OPERATORS,
+    },
+    "direct-foreign-topic-kms": {
+        "create_topic": False,
+        "topic_arn": f"arn:aws:sns:{REGION}:444455556666:upstream",
+        "publisher_arns": [],
+        "kms_key_arn": KMS,
+    },
 }
+
+# With an existing topic the module asks STS which account it runs in (a foreign topic's SNS
+# metrics are not here): a stand-in answers on loopback.
+STS_REPLY = """<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+<GetCallerIdentityResult><Arn>arn:aws:iam::{account}:user/plan</Arn><UserId>AIDAPLAN</UserId>
+<Account>{account}</Account></GetCallerIdentityResult>
+<ResponseMetadata><RequestId>0</RequestId></ResponseMetadata></GetCallerIdentityResponse>"""
+
+
+class StandInSts(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = STS_REPLY.format(account=ACCOUNT).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def sts_endpoint() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StandInSts)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
 
 ROOT = """provider "aws" {{
   region                      = "{region}"
@@ -65,6 +113,9 @@ ROOT = """provider "aws" {{
   skip_credentials_validation = true
   skip_metadata_api_check     = true
   skip_requesting_account_id  = true
+  endpoints {{
+    sts = "{sts}"
+  }}
 }}
 
 variable "inputs" {{
@@ -165,7 +216,7 @@ def plan_json(terraform: str, directory: Path, env: dict[str, str], name: str) -
     return json.loads(proc.stdout)
 
 
-def root_config(terraform: str, env: dict[str, str]) -> Path:
+def root_config(terraform: str, env: dict[str, str], sts: str) -> Path:
     """One root configuration for every CONFIGS entry (an input left out is null: its default)."""
     directory = TMP / "policies"
     shutil.rmtree(directory, ignore_errors=True)
@@ -174,7 +225,7 @@ def root_config(terraform: str, env: dict[str, str]) -> Path:
     arguments = f'  source = "{TF_ROOT.as_posix()}"\n' + "".join(
         f"  {key} = try(var.inputs.{key}, null)\n" for key in keys
     )
-    (directory / "main.tf").write_text(ROOT.format(region=REGION, arguments=arguments))
+    (directory / "main.tf").write_text(ROOT.format(region=REGION, arguments=arguments, sts=sts))
     proc = run([terraform, "init", "-backend=false", "-no-color"], directory, env)
     assert proc.returncode == 0, report(proc)
     return directory
@@ -245,9 +296,9 @@ def failing(findings: list[Finding], ignores: dict[tuple[str, str], str]) -> lis
 
 
 @pytest.fixture(scope="module")
-def rendered(terraform, tf_env) -> dict[str, dict[str, str]]:
+def rendered(terraform, tf_env, sts_endpoint) -> dict[str, dict[str, str]]:
     env = dict(tf_env, TF_DATA_DIR=str(TMP / "data" / "policies"))
-    directory = root_config(terraform, env)
+    directory = root_config(terraform, env, sts_endpoint)
     return {config: render(terraform, env, directory, config) for config in CONFIGS}
 
 
