@@ -62,6 +62,7 @@ import time
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from .document import MAX_SIDECAR_BYTES, render
 from .message import Notification, sidecar_location
 from .nfs3_xdr import EXIST, NOENT, NOTSUPP, PERM
 from .nfs_client import Entry, NfsClient
@@ -70,8 +71,6 @@ from .pipeline import Conversation, Sleep, call, drive, run_together
 from .rpc_engine import Pending
 from .sweep import Sweeper, take_over
 
-FORMAT_VERSION = 1
-MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # far above what a 256 KiB message produces
 MAX_CACHED_FOLDERS = 4096
 # LINK's answers that mean "no hard links on this server". PERM: link(2) gives EPERM on a file
 # system without hard links; the other causes (a folder, a file owned by another user under
@@ -104,31 +103,6 @@ class Outcome(NamedTuple):
     sidecar: str
     written: bool  # False: a sidecar for a newer notification was already there
     via: str | None = None  # how it was published: VIA_LINK or VIA_RENAME
-
-
-def iso_utc(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat()
-
-
-def render(note: Notification, entry: Entry) -> bytes:
-    attrs = entry.attributes
-    assert attrs is not None
-    document = {
-        "filename": note.filename,
-        "size": attrs.size,
-        # NFSv3 has no birth time: "created" is the file's ctime (last change of its data or
-        # metadata), the field the tutorial's sidecars carried; "modified" is its mtime.
-        "created": iso_utc(attrs.ctime_ns),
-        "modified": iso_utc(attrs.mtime_ns),
-        "results": note.results,
-        "source": {
-            "sns_message_id": note.message_id,
-            "topic_arn": note.topic_arn,
-            "published": note.published.isoformat(),
-        },
-        "format_version": FORMAT_VERSION,
-    }
-    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
 
 
 def order_key_of(sidecar: bytes) -> tuple[str, str] | None:
