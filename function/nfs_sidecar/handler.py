@@ -4,7 +4,7 @@ SNS invokes the function asynchronously: a failed record makes the invocation ra
 retries and then the on-failure destination keep the notification with the reason.
 SQS (a queue between topic and function) gets ``batchItemFailures``: the queue redelivers those
 records and moves them to its dead-letter queue after ``maxReceiveCount``. The records of a batch
-are written together, their NFS calls in flight at once (pipeline.py): a batch of N costs about
+are written together, their NFS calls in flight at once (conversation.py): a batch of N costs about
 the round trips of one record. A batch is started only while the invocation has the time to
 finish it; otherwise only its first record is, and the others go back to the queue unstarted.
 
@@ -22,6 +22,7 @@ from typing import Any
 
 from . import metrics
 from .config import LOG_LEVELS, Config
+from .conversation import Conversation, Sleep, run
 from .message import Notification, from_envelope, from_sqs_body
 from .nfs3_xdr import BADHANDLE, STALE
 from .nfs_client import NfsClient
@@ -272,6 +273,16 @@ class Handler:
         usages: list[Usage] | None = None,
         budget: Budget | None = None,
     ) -> list[Outcome | Exception]:
+        """Writes the notes' sidecars together -> each one's outcome or error (``write_all``)."""
+        return run(self.write_all(notes, lock_wait_s, usages, budget))
+
+    def write_all(
+        self,
+        notes: list[Notification],
+        lock_wait_s: float = MAX_LOCK_WAIT_S,
+        usages: list[Usage] | None = None,
+        budget: Budget | None = None,
+    ) -> Conversation[list[Outcome | Exception]]:
         """Writes the notes' sidecars together -> each one's outcome or error. The notes a broken
         or failed connection stopped (a server restarting, failing over, timing out) are tried
         again together on a new connection, with backoff, while the budget leaves time for an
@@ -292,7 +303,7 @@ class Handler:
                 for error in writer.client.take_unwaited_errors():
                     self.log("WARN", outcome="cleanup_failed", error=str(error))
                 calls_before = writer.client.rpc_count
-                outcomes, calls = writer.write_all([notes[i] for i in todo], lock_wait_s)
+                outcomes, calls = yield from writer.write_all([notes[i] for i in todo], lock_wait_s)
                 # What no note's calls account for (removing orphans first): the first note's.
                 calls[0] += writer.client.rpc_count - calls_before - sum(calls)
             except (NfsConnectionError, MountError) as exc:
@@ -319,7 +330,7 @@ class Handler:
                         records=len(retry),
                         after_s=round(delay, 3),
                     )
-                    time.sleep(delay)
+                    yield Sleep(delay)
                     reconnects += 1
                     self.reconnects += 1
                     todo = retry
@@ -332,20 +343,27 @@ class Handler:
 
     def writer(self, budget: Budget | None = None) -> SidecarWriter:
         if self._writer is None:
-            c = self.config
-            client = NfsClient(
-                c.server,
-                c.export,
-                nfs_port=c.nfs_port,
-                mount_port=c.mount_port,
-                uid=c.uid,
-                gid=c.gid,
-                timeout_ms=c.timeout_ms,
-                deadline=budget.deadline if budget else None,
-            )
-            self._writer = SidecarWriter(client, c.suffix, c.lock_stale_seconds, self._orphans)
+            self._writer = self.make_writer(self.connect(budget))
             self._dropped = False
         return self._writer
+
+    def make_writer(self, client: NfsClient) -> SidecarWriter:
+        c = self.config
+        return SidecarWriter(client, c.suffix, c.lock_stale_seconds, self._orphans)
+
+    def connect(self, budget: Budget | None) -> NfsClient:
+        """A new mount (the simulation connects to its model of the server instead)."""
+        c = self.config
+        return NfsClient(
+            c.server,
+            c.export,
+            nfs_port=c.nfs_port,
+            mount_port=c.mount_port,
+            uid=c.uid,
+            gid=c.gid,
+            timeout_ms=c.timeout_ms,
+            deadline=budget.deadline if budget else None,
+        )
 
     def disconnect(self) -> None:
         writer, self._writer = self._writer, None

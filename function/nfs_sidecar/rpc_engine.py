@@ -46,6 +46,7 @@ class Pending:
         "_keep",
         "args",
         "done",
+        "engine",
         "error",
         "leading",
         "parse",
@@ -66,6 +67,7 @@ class Pending:
     ) -> None:
         self.what, self.task, self.args, self.leading = what, task, args, leading
         self.parse, self._keep = parse, keep
+        self.engine: RpcEngine | None = None  # that sent it, and waits for it
         self.done = False
         self.sends = 0  # 1, plus each resend after a transient status
         self.value: object = None
@@ -132,6 +134,7 @@ class RpcEngine:
         if self.broken:
             raise NfsConnectionError(f"{what}: connection unusable ({self.broken})")
         pending = Pending(what, task, args, leading, parse, keep)
+        pending.engine = self
         self._queue(pending)
         return pending
 

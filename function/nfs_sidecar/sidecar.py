@@ -59,15 +59,16 @@ import json
 import os
 import posixpath
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from .conversation import Conversation, Sleep, call, lockstep
 from .document import MAX_SIDECAR_BYTES, render
 from .message import Notification, sidecar_location
 from .nfs3_xdr import EXIST, NOENT, NOTSUPP, PERM
 from .nfs_client import Entry, NfsClient
 from .nfs_errors import NfsConnectionError, NfsError, NfsStatusError
-from .pipeline import Conversation, Sleep, call, drive, run_together
 from .rpc_engine import Pending
 from .sweep import Sweeper, take_over
 
@@ -166,8 +167,12 @@ class SidecarWriter:
         suffix: str,
         lock_stale_seconds: int,
         orphans: list[Orphan] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        token: Callable[[], str] = lambda: os.urandom(4).hex(),
+        wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.client = client
+        self.clock, self.token, self.wall_ns = clock, token, wall_ns  # the simulation sets them
         # names left by an attempt that failed to clean up: removed before the next write
         self.orphans = orphans if orphans is not None else []
         # temp names whose removal was sent without waiting for the reply
@@ -180,17 +185,18 @@ class SidecarWriter:
             client,
             suffix,
             lock_stale_seconds,
+            clock=clock,
             remember=lambda folder, name, taken: self.orphans.append(Orphan(folder, name, taken)),
         )
 
     def write_all(
         self, notes: list[Notification], lock_wait_s: float
-    ) -> tuple[list[Outcome | Exception], list[int]]:
+    ) -> Conversation[tuple[list[Outcome | Exception], list[int]]]:
         """Writes every note's sidecar, their NFS calls in flight together -> (each one's outcome
         or error, each one's NFS calls). Notes for one sidecar go newest first: once one of
         them is settled (written, or a newer one found), the older ones are too, without a call.
         """
-        drive(self.client, self._remove_orphans())
+        yield from self._remove_orphans()
         results: list[Outcome | Exception | None] = [None] * len(notes)
         calls = [0] * len(notes)
         groups: dict[tuple[str, str], list[int]] = {}
@@ -199,8 +205,10 @@ class SidecarWriter:
             groups.setdefault((folder, sidecar_name), []).append(index)
         while groups:
             heads = [group[0] for group in groups.values()]
-            outcomes, spent = run_together(
-                self.client, [self._write(notes[i], lock_wait_s) for i in heads]
+            outcomes, spent = yield from lockstep(
+                [self._write(notes[i], lock_wait_s) for i in heads],
+                lambda: self.client.rpc_count,
+                self.clock,
             )
             for key, head, outcome, n in zip(list(groups), heads, outcomes, spent, strict=True):
                 results[head], calls[head] = outcome, n
@@ -236,7 +244,7 @@ class SidecarWriter:
     ) -> Conversation[str | None]:
         client = self.client
         dir_fh = yield from self.folders.resolve(folder)
-        tmp_name = f".{sidecar_name}.{os.urandom(4).hex()}.tmp"
+        tmp_name = f".{sidecar_name}.{self.token()}.tmp"
         file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, tmp_name)
         try:
             page = self.sweeper.start(folder, dir_fh)  # sweep hook 1: a page rides along
@@ -380,10 +388,10 @@ class SidecarWriter:
         self, dir_fh: bytes, lock_name: str, wait_s: float, taken: dict[str, float]
     ) -> Conversation[None]:
         client, delay = self.client, 0.005
-        deadline = time.monotonic() + wait_s
+        deadline = self.clock() + wait_s
         while True:
             try:
-                taken[lock_name] = time.monotonic()
+                taken[lock_name] = self.clock()
                 yield from call(client.create(dir_fh, lock_name))
                 return
             except NfsStatusError as exc:
@@ -396,16 +404,16 @@ class SidecarWriter:
                     raise
                 continue  # released meanwhile: try again at once
             # No attributes in the reply: count the lock as fresh rather than break it.
-            mtime_ns = lock.attributes.mtime_ns if lock.attributes else time.time_ns()
-            age_ns = time.time_ns() - mtime_ns
+            mtime_ns = lock.attributes.mtime_ns if lock.attributes else self.wall_ns()
+            age_ns = self.wall_ns() - mtime_ns
             if age_ns > self.lock_stale_ns:
                 # Its writer died (none outlives the function timeout): take the lock over,
                 # guarded so that one writer alone wins it (sweep.py says why).
-                taken[lock_name] = time.monotonic()
+                taken[lock_name] = self.clock()
                 if (yield from take_over(client, lock)):
                     return
                 continue
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self.clock()
             if remaining <= 0:
                 raise SidecarBusy(
                     f"{lock_name} held by another writer for {age_ns / 1e9:.1f} s; "
@@ -434,7 +442,7 @@ class SidecarWriter:
                 if pending.error is not None and not _is_status(pending.error, NOENT):
                     self.orphans.append(Orphan(folder, name))
         for orphan in list(self.orphans):
-            age_s = time.monotonic() - orphan.taken if orphan.taken is not None else 0.0
+            age_s = self.clock() - orphan.taken if orphan.taken is not None else 0.0
             if age_s < self.lock_stale_ns / 2e9:  # else maybe another writer's lock by now
                 # A folder gone or replaced holds nothing of ours any more.
                 with contextlib.suppress(FileNotFoundOnExport, NotARegularFile, NfsStatusError):

@@ -59,10 +59,10 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
+from .conversation import Conversation, call
 from .nfs3_xdr import NOENT, NOT_SYNC, STALE
 from .nfs_client import Attributes, DirPage, Entry, NfsClient
 from .nfs_errors import NfsError, NfsStatusError
-from .pipeline import Conversation, call
 from .rpc_engine import Pending
 
 PAGE_BYTES = 16 * 1024  # about 70-100 names with attributes and handles
@@ -230,7 +230,7 @@ class Sweeper:
                 locks.append((name, takeover))
         if locks:
             # Rare (a writer died holding a lock): one round trip to make each lock ours first.
-            taken_at = time.monotonic()
+            taken_at = self.clock()
             yield tuple(pending for _, pending in locks)
             for name, pending in locks:
                 if pending.error is None:  # ours now: removed by the writer if not below
