@@ -286,13 +286,14 @@ class Handler:
         """Writes the notes' sidecars together -> each one's outcome or error. The notes a broken
         or failed connection stopped (a server restarting, failing over, timing out) are tried
         again together on a new connection, with backoff, while the budget leaves time for an
-        attempt; those that met a stale handle are looked up afresh once."""
+        attempt; those that met a stale handle are looked up afresh, then (the export's root
+        handle may be the stale one) on a new mount."""
         usages = usages if usages is not None else [Usage() for _ in notes]
         budget = budget or Budget.for_invocation(None)
         attempt_s = min(self.config.timeout_ms / 1000, 1.0)  # at least a connect and a call
         results: list[Outcome | Exception] = [NfsError("not attempted")] * len(notes)
         todo = list(range(len(notes)))
-        reconnects, stale_retried = 0, False
+        reconnects, stale_retries = 0, 0
         while todo:
             if self._writer is None and self._dropped:
                 for i in todo:
@@ -315,7 +316,7 @@ class Handler:
                 results[i] = outcome
                 usages[i].nfs_calls += spent
             broken = [i for i in todo if isinstance(results[i], NfsConnectionError | MountError)]
-            stale = [] if stale_retried else [i for i in todo if _is_stale(results[i])]
+            stale = [i for i in todo if _is_stale(results[i])] if stale_retries < 2 else []
             todo = []
             if broken:
                 delay = backoff(reconnects)
@@ -335,9 +336,11 @@ class Handler:
                     self.reconnects += 1
                     todo = retry
             if stale:
-                stale_retried = True
-                if self._writer is not None:
+                stale_retries += 1
+                if stale_retries == 1 and self._writer is not None:
                     self._writer.folders.forget("")
+                else:
+                    self.disconnect()  # a new mount: the root's handle afresh
                 todo = sorted(todo + stale)
         return results
 

@@ -38,6 +38,7 @@ from .nfs3_xdr import (
     REMOVE3args,
     RENAME3args,
     SETATTR3args,
+    SETATTR3res,
     WRITE3args,
     WRITE3res,
     cookieverf3,
@@ -321,15 +322,19 @@ class NfsClient(RpcEngine):
     def touch_if_unchanged(self, fh: bytes, ctime_ns: int) -> Pending:
         """SETATTR mtime to the server's time, guarded: fails NFS3ERR_NOT_SYNC unless the file's
         ctime is still ``ctime_ns`` (RFC 1813's guard; SETATTR itself changes the ctime, so of
-        several callers with the same guard one succeeds)."""
+        several callers with the same guard one succeeds) -> the file's attributes after it."""
         new = sattr3()
         new.mtime = set_time(SET_TO_SERVER_TIME)
         guard = sattrguard3(1, nfstime3(*divmod(ctime_ns, 1_000_000_000)))
+
+        def parse(data: int) -> Attributes | None:
+            return _attributes(SETATTR3res.from_address(data).obj_wcc.after)
+
         return self.send(
             "SETATTR mtime (guarded)",
             "rpc_nfs3_setattr_task",
             SETATTR3args(_fh(fh), new, guard),
-            _no_result,
+            parse,
         )
 
     def readdirplus(self, dir_fh: bytes, cookie: int, verifier: bytes, maxcount: int) -> Pending:
