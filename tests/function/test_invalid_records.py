@@ -29,7 +29,7 @@ def bad_message(filename: str, results_json: str) -> str:
         ("NaN", "NaN"),
         ("1e400", "finite"),
         ("1" * 5000, "digits"),
-        ("[" * 100 + "]" * 100, "nested"),
+        ("[" * 100 + "]" * 100, "deeper than 64"),
     ],
     ids=["surrogate", "nan", "overflowing-float", "huge-integer", "too-deep"],
 )
