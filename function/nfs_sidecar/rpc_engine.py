@@ -48,7 +48,7 @@ from .retry import TRANSIENT_STATUSES, backoff
 # Wake at least this often to check the deadlines (also a reconnecting libnfs's changed fd).
 POLL_SLICE_S = 0.1
 # After this long without sending, the next call takes a NULL call along (see above).
-PROBE_AFTER_IDLE_S = 1.0
+PROBE_AFTER_IDLE_S = 2.0
 # An idle connection is given up when nothing sent with the probe is answered within this many
 # smoothed round trips, at least PROBE_MIN_S (scheduling noise), at most half the timeout.
 PROBE_RTTS = 10

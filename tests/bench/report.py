@@ -166,7 +166,7 @@ def idle_line(idle: IdleGaps) -> str:
         f"idle gaps: a warm environment, {len(idle.durations_s)} notifications, one every "
         f"{idle.gap_s:g} s (2 x NFS_TIMEOUT_MS {idle.timeout_ms}): MOUNT calls per notification "
         f"{idle.per_notification('MOUNT.'):.1f}, reconnects {idle.reconnects}, NULL calls "
-        f"(the probe after an idle second) per notification {idle.per_notification('NFS.NULL'):.1f}"
+        f"(the probe after 2 s idle) per notification {idle.per_notification('NFS.NULL'):.1f}"
         f", p50 {percentile(idle.durations_s, 0.5) * 1000:.2f} ms"
     )
 

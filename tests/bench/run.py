@@ -59,7 +59,7 @@ SUFFIX = "-sidecar.json"
 TIMEOUT_MS = 5000
 SETTLE_S = 0.2  # the function's last REMOVE is not waited for: let it reach the counter
 COUNTED_PASS = 50  # sidecars per mode counted on loopback (where the timings go direct)
-IDLE_TIMEOUT_MS = 500  # the idle-gaps run: one notification every 2 x this
+IDLE_TIMEOUT_MS = 1500  # the idle-gaps run: one notification every 2 x this
 
 # Runs invocations of one mode for some files: [(duration_s, records), ...] per invocation.
 Runner = Callable[[list[str], int], list[tuple[float, int]]]

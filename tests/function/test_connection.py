@@ -16,6 +16,7 @@ import pytest
 
 from nfs_sidecar.handler import Handler
 from nfs_sidecar.nfs_errors import MountError
+from nfs_sidecar.rpc_engine import PROBE_AFTER_IDLE_S
 from tests.fault_proxy import Fault, FaultProxy, syn_dropping_listener
 from tests.function.helpers import FakeContext, config_for, handler_for, leftovers, sns_event
 from tests.nfs_server import NfsServer
@@ -106,14 +107,18 @@ def test_idle_gaps_keep_a_healthy_connection(
         time.sleep(gap_timeouts * timeout_ms / 1000)  # the idle gap is the point here
         handler(sns_event(f"{name}/f{i}.bin", f"m-{i}"), FakeContext(30))
     reconnects = reconnect_lines(capsys.readouterr().out)
+    probes = handler.writer().client.probes
     with capsys.disabled():
         print(
             f"\nidle gap {gap_timeouts} x {timeout_ms} ms: reconnects {handler.reconnects}, "
-            f"MOUNT.MNT calls {proxy.counts['MOUNT.MNT']}"
+            f"MOUNT.MNT calls {proxy.counts['MOUNT.MNT']}, NULL probes {probes}"
         )
     assert handler.reconnects == 0, reconnects
     assert reconnects == []
     assert proxy.counts["MOUNT.MNT"] == 0
+    # Past the probe's idle time, the probe went along and found the connection alive.
+    if gap_timeouts * timeout_ms / 1000 > PROBE_AFTER_IDLE_S:
+        assert probes == 2
     for i in range(3):
         assert (folder / f"f{i}-sidecar.json").exists()
     handler.disconnect()
@@ -134,7 +139,7 @@ def test_a_silently_dropped_idle_connection_is_replaced_within_one_timeout(
         assert leftovers(folder) == []  # the server did it...
         time.sleep(0.2)  # ...and its reply crosses the proxy
     assert proxy.silence_connections() >= 1  # the network forgets the flow: no FIN, no RST
-    time.sleep(1.5)  # idle, as between invocations
+    time.sleep(PROBE_AFTER_IDLE_S + 0.5)  # idle, as between invocations
     started = time.monotonic()
     handler(sns_event(f"silent-{removal}/b.bin", "m-b"), FakeContext(30))
     elapsed = time.monotonic() - started
