@@ -116,7 +116,7 @@ class RpcEngine:
         self._polled_fd: int | None = None
         self._tokens = itertools.count(1)
         self._callback = RPC_CB(self._on_reply)  # must outlive the context
-        self._last_sent = time.monotonic()
+        self._last_sent = self._serviced_until = time.monotonic()
         self.srtt_s: float | None = None  # smoothed round trip of waited calls
         self.probes = 0  # NULL calls sent after an idle spell
         self._probe_sent_at: float | None = None  # an unanswered probe's send time
@@ -153,10 +153,10 @@ class RpcEngine:
         now = time.monotonic()
         if self._probe_sent_at is not None and pending.sent_at >= self._probe_sent_at:
             self._probe_sent_at = None  # something sent since the idle spell came back
-        sample = now - pending.sent_at
-        if pending.sends == 1 and sample < self.timeout_ms / 1000:
-            # Replies read late (a call nobody waited for) still bound the round trip from
-            # above; a resent call's first send is not what was answered.
+        # A reply to a call sent before the last service loop ended may have waited unread
+        # (a REMOVE nobody waited for, read at the next invocation): no round trip measured.
+        if pending.sent_at >= self._serviced_until:
+            sample = now - pending.sent_at
             self.srtt_s = sample if self.srtt_s is None else 0.875 * self.srtt_s + 0.125 * sample
 
     def probe_bound_s(self) -> float:
@@ -266,6 +266,12 @@ class RpcEngine:
         return [call.error for call in done if call.error is not None]
 
     def _service_until(self, finished: Callable[[], bool], waiting: Callable[[], str]) -> None:
+        try:
+            self._service(finished, waiting)
+        finally:
+            self._serviced_until = time.monotonic()
+
+    def _service(self, finished: Callable[[], bool], waiting: Callable[[], str]) -> None:
         if not finished():
             # Also for a wait on calls sent before the idle spell (a REMOVE nobody waited for):
             # their replies may never come if the connection died meanwhile.
