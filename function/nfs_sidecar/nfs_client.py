@@ -221,7 +221,7 @@ class NfsClient(RpcEngine):
             )
         root = c_void_p()
         opened = self._run_async(
-            "open the root of",
+            "mount",  # the root's handle is the mount's last step
             ends,
             bound,
             lambda cb: lib.nfs_open_async(ctx, b"/", os.O_RDONLY, cb, None),

@@ -87,7 +87,8 @@ class Pending:
         self.parse, self._keep = parse, keep
         self.done = False
         self.sends = 0  # 1, plus each resend after a transient status
-        self.sent_at = 0.0  # monotonic time of the last send        self.value: object = None
+        self.sent_at = 0.0  # monotonic time of the last send
+        self.value: object = None
         self.error: NfsError | None = None
 
     def result(self) -> object:
@@ -117,7 +118,7 @@ class RpcEngine:
         self._tokens = itertools.count(1)
         self._callback = RPC_CB(self._on_reply)  # must outlive the context
         self._last_sent = self._serviced_until = time.monotonic()
-        self.srtt_s: float | None = None  # smoothed round trip of waited calls
+        self.srtt_s: float | None = None  # smoothed round trip, replies read as they came
         self.probes = 0  # NULL calls sent after an idle spell
         self._probe_sent_at: float | None = None  # an unanswered probe's send time
         self._probe_ends = 0.0
