@@ -15,6 +15,10 @@ armed for that procedure and occurrence then acts on it instead of plain forward
 - ``hook_on_reply``: forward it and, when the server's reply comes, call ``hook()`` instead of
   passing the reply on (the server did it; the client never learns it).
 
+Besides faults per call: ``silence_connections`` makes the connections open so far discard
+everything both ways while staying open (no FIN, no RST: what a NAT or load balancer that forgot
+an idle flow does); ``syn_dropping_listener`` gives a port whose SYNs go unanswered.
+
 Standard library only (the function tests run under every Lambda Python with just pytest).
 """
 
@@ -26,7 +30,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tests.bench.rpc_counter import call_name
@@ -126,6 +130,7 @@ class _Link:
         self.drop_on_reply: set[int] = set()
         self.hook_on_reply: dict[int, Callable[[], None]] = {}
         self.closed = False
+        self.silent = False  # discard both ways, keep the sockets open
 
     def close(self) -> None:
         self.closed = True
@@ -144,6 +149,8 @@ class _Link:
         try:
             while (record := _read_record(self.client, pending)) is not None:
                 raw, payload = record
+                if self.silent:
+                    continue
                 if len(payload) < 24:
                     self.server.sendall(raw)
                     continue
@@ -188,6 +195,8 @@ class _Link:
         try:
             while (record := _read_record(self.server, pending)) is not None:
                 raw, payload = record
+                if self.silent:
+                    continue
                 xid = struct.unpack(">I", payload[:4])[0] if len(payload) >= 4 else None
                 if xid in self.drop_on_reply:
                     return  # done by the server, and the client never learns it
@@ -212,6 +221,7 @@ class FaultProxy:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._links: list[_Link] = []
+        self._silenced: list[_Link] = []
         self._listeners: list[socket.socket] = []
         self.nfs_port = self._listen(nfs_port)
         self.mount_port = self._listen(mount_port)
@@ -260,6 +270,15 @@ class FaultProxy:
                     return fault
         return None
 
+    def silence_connections(self) -> int:
+        """The connections open now go silent (see the module's doc) -> how many; new ones work."""
+        with self._lock:
+            links, self._links = self._links, []
+        for link in links:
+            link.silent = True
+        self._silenced.extend(links)  # closed with the proxy
+        return len(links)
+
     def drop_connections(self) -> None:
         with self._lock:
             links, self._links = self._links, []
@@ -270,9 +289,50 @@ class FaultProxy:
         for listener in self._listeners:
             listener.close()
         self.drop_connections()
+        for link in self._silenced:
+            link.close()
 
     def __enter__(self) -> FaultProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def syn_dropping_listener(host: str = "127.0.0.1") -> Iterator[int]:
+    """A port whose SYNs go unanswered: a listener with a backlog of one that is never accepted,
+    its queue filled by two connections first (Linux drops SYNs to a full accept queue). What a
+    dropping security group, a missing route or a dead address looks like to a client."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers: list[socket.socket] = []
+    try:
+        listener.bind((host, 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(2):
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect((host, port))
+            fillers.append(filler)
+        # Wait until a further connect gets no answer (the queue is full).
+        deadline = time.monotonic() + 10
+        while True:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            probe.settimeout(0.2)
+            try:
+                probe.connect((host, port))
+            except TimeoutError:
+                break
+            except OSError:
+                pass
+            finally:
+                probe.close()
+            if time.monotonic() > deadline:
+                raise RuntimeError("could not fill the listener's accept queue")
+        yield port
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()

@@ -25,7 +25,7 @@ from .config import LOG_LEVELS, Config
 from .conversation import Conversation, Sleep, run
 from .message import Notification, from_envelope, from_sqs_body
 from .nfs3_xdr import BADHANDLE, STALE
-from .nfs_client import NfsClient
+from .nfs_client import MOUNT_TIMEOUTS, NfsClient
 from .nfs_errors import MountError, NfsConnectionError, NfsError, NfsStatusError
 from .retry import Budget, backoff, reconnecting_may_help, retryable
 from .sidecar import Orphan, Outcome, SidecarWriter
@@ -77,8 +77,8 @@ class Handler:
         level = (log_level or "INFO").upper()
         self.min_level = LOG_LEVELS.index(level) if level in LOG_LEVELS else 0
         # The longest a record can take when the connection breaks under it: one NFS step runs
-        # into the timeout, then the mount afresh may take as long again.
-        self.record_reserve_s = 2 * config.timeout_ms / 1000 + RECORD_OVERHEAD_S
+        # into the timeout, then the mount afresh, bounded as a whole (nfs_client).
+        self.record_reserve_s = (1 + MOUNT_TIMEOUTS) * config.timeout_ms / 1000 + RECORD_OVERHEAD_S
         self._writer: SidecarWriter | None = None
         self._dropped = False  # a connection was dropped: the next mount is a reconnect
         self._orphans: list[Orphan] = []  # kept across connections: see SidecarWriter
