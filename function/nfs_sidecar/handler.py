@@ -144,7 +144,7 @@ class Handler:
     def _handle(
         self,
         items: list[tuple[Any, dict[str, Any]]],
-        parse: Callable[[Any, str], Notification],
+        parse: Callable[[Any, str, str], Notification],
         context: Any,
     ) -> list[Exception | None]:
         """Parses the records, writes their sidecars together (see pipeline.py), logs one line per
@@ -159,7 +159,7 @@ class Handler:
         errors: list[Exception | None] = []
         for raw, _ in items:
             try:
-                notes.append(parse(raw, self.config.suffix))
+                notes.append(parse(raw, self.config.suffix, self.config.naming))
                 errors.append(None)
             except Exception as exc:
                 notes.append(None)
@@ -352,7 +352,7 @@ class Handler:
 
     def make_writer(self, client: NfsClient) -> SidecarWriter:
         c = self.config
-        return SidecarWriter(client, c.suffix, c.lock_stale_seconds, self._orphans)
+        return SidecarWriter(client, c.suffix, c.lock_stale_seconds, self._orphans, naming=c.naming)
 
     def connect(self, budget: Budget | None) -> NfsClient:
         """A new mount (the simulation connects to its model of the server instead)."""

@@ -49,13 +49,23 @@ class Notification(NamedTuple):
         return (self.published.isoformat(), self.message_id)
 
 
-def sidecar_location(filename: str, suffix: str) -> tuple[str, str, str]:
-    """``data/run.tar.gz`` -> (``data``, ``run.tar.gz``, ``run.tar-sidecar.json``)."""
+# How a file's sidecar is named (SIDECAR_NAMING). STEM, the tutorial's and the default: the suffix
+# replaces the extension, so ``a.csv`` and ``a.json`` share ``a-sidecar.json`` (a collision the
+# writer refuses to resolve silently). FULL_NAME: the suffix follows the whole name
+# (``a.csv-sidecar.json``), which no two files share.
+STEM, FULL_NAME = "stem", "full_name"
+NAMINGS = (STEM, FULL_NAME)
+
+
+def sidecar_location(filename: str, suffix: str, naming: str = STEM) -> tuple[str, str, str]:
+    """``data/run.tar.gz`` -> (``data``, ``run.tar.gz``, ``run.tar-sidecar.json``), or with
+    FULL_NAME (``data``, ``run.tar.gz``, ``run.tar.gz-sidecar.json``)."""
     folder, name = posixpath.split(filename)
-    return folder, name, posixpath.splitext(name)[0] + suffix
+    stem = name if naming == FULL_NAME else posixpath.splitext(name)[0]
+    return folder, name, stem + suffix
 
 
-def normalise_filename(raw: object, suffix: str) -> str:
+def normalise_filename(raw: object, suffix: str, naming: str = STEM) -> str:
     if not isinstance(raw, str):
         raise InvalidMessage(f"'filename' must be a string, not {type(raw).__name__}")
     if "\0" in raw:
@@ -79,7 +89,7 @@ def normalise_filename(raw: object, suffix: str) -> str:
     name = parts[-1]
     if name.endswith(suffix):
         raise InvalidMessage(f"'filename' {raw!r} is itself a sidecar (ends with {suffix!r})")
-    sidecar = sidecar_location(name, suffix)[2]
+    sidecar = sidecar_location(name, suffix, naming)[2]
     if len(sidecar.encode()) + SIDECAR_NAME_OVERHEAD > MAX_NAME_BYTES:
         raise InvalidMessage(f"'filename' {raw!r}: its sidecar's name would be too long")
     return "/".join(parts)
@@ -109,7 +119,7 @@ def _strict_json(text: str, what: str) -> Any:
         ) from None
 
 
-def parse_message(text: object, suffix: str) -> tuple[str, Any]:
+def parse_message(text: object, suffix: str, naming: str = STEM) -> tuple[str, Any]:
     """The SNS ``Message`` string -> (normalised filename, results)."""
     if not isinstance(text, str):
         raise InvalidMessage(f"message must be a JSON string, not {type(text).__name__}")
@@ -121,7 +131,7 @@ def parse_message(text: object, suffix: str) -> tuple[str, Any]:
     missing = [key for key in ("filename", "results") if key not in body]
     if missing:
         raise InvalidMessage(f"message lacks {' and '.join(repr(k) for k in missing)}")
-    filename = normalise_filename(body["filename"], suffix)
+    filename = normalise_filename(body["filename"], suffix, naming)
     try:
         results_size(body["results"])
     except Unrenderable as exc:
@@ -201,7 +211,7 @@ def _redrive_origin(
     return original_id, when
 
 
-def from_envelope(envelope: object, suffix: str) -> Notification:
+def from_envelope(envelope: object, suffix: str, naming: str = STEM) -> Notification:
     """An SNS envelope (a Lambda SNS record's ``Sns``, or an SQS body) -> Notification."""
     if not isinstance(envelope, dict):
         raise InvalidMessage("SNS envelope must be a JSON object")
@@ -209,7 +219,7 @@ def from_envelope(envelope: object, suffix: str) -> Notification:
     if not isinstance(message_id, str) or not message_id:
         raise InvalidMessage("SNS envelope has no MessageId (raw message delivery must be off)")
     message_id = _text(message_id, "SNS MessageId")
-    filename, results = parse_message(envelope.get("Message"), suffix)
+    filename, results = parse_message(envelope.get("Message"), suffix, naming)
     topic = envelope.get("TopicArn")
     if isinstance(topic, str) and topic:
         topic = _text(topic, "SNS TopicArn")
@@ -222,7 +232,7 @@ def from_envelope(envelope: object, suffix: str) -> Notification:
     )
 
 
-def from_sqs_body(body: object, suffix: str) -> Notification:
+def from_sqs_body(body: object, suffix: str, naming: str = STEM) -> Notification:
     if not isinstance(body, str):
         raise InvalidMessage("SQS record has no body")
     try:
@@ -231,4 +241,4 @@ def from_sqs_body(body: object, suffix: str) -> Notification:
         raise InvalidMessage(
             f"SQS body is not an SNS envelope ({exc}); turn raw message delivery off"
         ) from None
-    return from_envelope(envelope, suffix)
+    return from_envelope(envelope, suffix, naming)

@@ -65,7 +65,7 @@ from typing import NamedTuple
 
 from .conversation import Conversation, Sleep, call, lockstep
 from .document import FORMAT_VERSION, MAX_SIDECAR_BYTES, render
-from .message import Notification, sidecar_location
+from .message import STEM, Notification, sidecar_location
 from .nfs3_xdr import BADHANDLE, EXIST, NOENT, NOTDIR, NOTSUPP, PERM, STALE
 from .nfs_client import Attributes, Entry, NfsClient
 from .nfs_errors import NfsConnectionError, NfsError, NfsStatusError
@@ -270,8 +270,10 @@ class SidecarWriter:
         clock: Callable[[], float] = time.monotonic,
         token: Callable[[], str] = lambda: os.urandom(4).hex(),
         wall_ns: Callable[[], int] = time.time_ns,
+        naming: str = STEM,
     ) -> None:
         self.client = client
+        self.naming = naming
         self.clock, self.token, self.wall_ns = clock, token, wall_ns  # the simulation sets them
         # names left by an attempt that failed to clean up: removed before the next write
         self.orphans = orphans if orphans is not None else []
@@ -332,7 +334,7 @@ class SidecarWriter:
         return results, calls  # type: ignore[return-value]
 
     def _write(self, note: Notification, lock_wait_s: float) -> Conversation[Outcome]:
-        folder, name, sidecar_name = sidecar_location(note.filename, self.suffix)
+        folder, name, sidecar_name = sidecar_location(note.filename, self.suffix, self.naming)
         was_cached = folder in self.folders
         try:
             via = yield from self._write_in(note, folder, name, sidecar_name, lock_wait_s)
