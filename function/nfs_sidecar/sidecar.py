@@ -1,55 +1,54 @@
 """Writing one sidecar: atomically, in order, in few round trips.
 
-For ``dir/name.ext`` with sidecar ``dir/name-sidecar.json``, holding a handle for ``dir``:
+For ``dir/name.ext`` with sidecar ``dir/name-sidecar.json`` (SIDECAR_NAMING=full_name:
+``dir/name.ext-sidecar.json``), holding a handle for ``dir``:
 
 1. LOOKUP the file (its attributes) and CREATE a unique temp file
-   ``.name-sidecar.json.<random>.tmp`` (one round trip: both are in flight together);
+   ``.name-sidecar.json.<random>.tmp``, and, for a cached ``dir``, a LOOKUP of each folder on its
+   path (one round trip: all in flight together). A cached folder whose LOOKUP gives another
+   handle was replaced (``mv d d.old; mv d.new d``): the write starts over on a fresh lookup;
 2. WRITE the sidecar to the temp file with FILE_SYNC (on stable storage before the reply);
 3. publish it:
    - no sidecar yet (the usual case): LINK the temp file as the sidecar. LINK never replaces, so
      of several writers racing to create it exactly one succeeds; the others take the next path;
    - a sidecar exists: take the sidecar's lock (CREATE, guarded, of ``.name-sidecar.json.lock``),
      READ the current sidecar to learn which notification it was written for, and RENAME the
-     temp file over it - unless it is for a newer notification, which is kept;
+     temp file over it - unless it is for a newer notification, which is kept. What is there is
+     never replaced unless it is a sidecar of ours for this same file (SidecarInTheWay,
+     SidecarCollision: not retryable, the operator decides);
    - the server has no hard links (LINK answers NFS3ERR_NOTSUPP, as S3 File Gateway, Azure Blob
      NFS 3.0 and IBM COS NFS do, or NFS3ERR_PERM, Linux's answer for a file system without
      them): every sidecar takes the lock path, where RENAME also creates a missing sidecar. The
      writer remembers it for the mount and sends no more LINKs;
 4. REMOVE the temp name (and the lock).
 
-NFS calls per sidecar: a new one 5 (LOOKUP + CREATE, WRITE, LINK, REMOVE), a replacement 9
-(LOOKUP + CREATE, WRITE, LINK, CREATE lock, LOOKUP, READ, RENAME, REMOVE). Without hard links:
-a new one 7 (LOOKUP + CREATE, WRITE, CREATE lock, LOOKUP, RENAME, REMOVE), a replacement 8 (and
-the first sidecar of a mount one more, the LINK that finds out).
+The call counts of each path are stated once, in the README ("Few round trips").
 
-When the connection breaks mid-way, or a removal fails (also the temp name's, sent without
-waiting), the names this writer made (temp file, lock) are remembered as orphans and removed
-before its next write, over a new connection if need be. An orphaned lock is removed only while
-it is younger than half of ``lock_stale_seconds`` since this writer took it: later, another writer
-may have broken it as stale and taken it. A lock whose CREATE reply was lost is not known to be
-this writer's, and is left to the stale-lock rule.
+A lock is this writer's own as a file, not as a name (``Held``: its handle and its ctime once
+ours). When the connection breaks mid-way, or a removal fails (also the temp name's, sent
+without waiting), what this writer made is remembered (``Orphan``) and removed before its next
+write, over a new connection if need be: a temp name by name (it is unique), a lock only while a
+LOOKUP still finds that very file unchanged and it is younger than half of
+``lock_stale_seconds`` (its REMOVE may have been carried out with the reply lost, and another
+writer's lock made since; a stale lock may be taken over). A lock whose CREATE reply was lost is
+not known to be this writer's, and is left to the stale rule. Ages are measured on the server's
+clock: the temp file's ctime, stamped by the server in step 1, plus the time seen since.
 
 What a writer that died (its process killed) left is removed by later writers (sweep.py): a
 page of the folder's listing rides along with a write's first round trip when one is due
-(``Sweeper.start``) and is read once the sidecar is published (``Sweeper.finish``); temp files
-and locks of our own forms unchanged for longer than ``lock_stale_seconds`` are removed. A new
-sidecar still costs 5 calls; the first write into a folder per ``lock_stale_seconds`` 6, in the
-same round trips.
+(``Sweeper.start``) and is read once the sidecar is published (``Sweeper.finish``).
 
-Batches (SQS): the sidecars of several notifications are written together (pipeline.py). Every
-writer's step 1 is in flight at once, then every WRITE, then every LINK: N new sidecars take the
-3 waited round trips of one, with the same 5 calls each. Notifications for one sidecar go newest
-first: once it is settled (written, or a newer one found there) the older ones are settled too,
-skipped without a call, since a sidecar at least as new as theirs is there. If it fails for its
-own file (not found, not a regular file) the next newest is tried; any other cause (the lock
-held, the server, the connection) would meet the older ones too, and is theirs as well.
+Batches (SQS): the sidecars of several notifications are written together (conversation.py's
+``lockstep``). Every writer's step 1 is in flight at once, then every WRITE, then every LINK: N
+new sidecars take the 3 waited round trips of one. Notifications for one file go newest first:
+once its sidecar is settled (written, or a newer one found there) the older ones are settled too,
+skipped without a call. If it fails for its own file (not found, not a regular file) the next
+newest is tried; any other cause would meet the older ones too, and is theirs as well.
 
 Readers see no sidecar, the old one or the new one: never a partial one. An older notification
-never replaces a sidecar written for a newer one, also when both are processed at once. A lock
-left by a writer that died is taken over once older than ``lock_stale_seconds`` (set above the
-function's timeout), with a SETATTR guarded by its ctime, so that of several writers seeing it
-at once exactly one gets it (sweep.py). Temp files are only ever renamed or linked by the writer
-that created them, and removed on failure.
+never replaces a sidecar written for a newer one, also when both are processed at once, and an
+acknowledged one's sidecar is in its file's folder. The simulation (tests/simulation) checks
+these after every step of many schedules; the README lists the assumptions they rest on.
 """
 
 from __future__ import annotations
