@@ -13,7 +13,10 @@ armed for that procedure and occurrence then acts on it instead of plain forward
 - ``hook``: call ``hook()`` (e.g. SIGSTOP the server), then forward it;
 - ``hook_swallow``: call ``hook()`` (e.g. SIGKILL the client) and never forward it;
 - ``hook_on_reply``: forward it and, when the server's reply comes, call ``hook()`` instead of
-  passing the reply on (the server did it; the client never learns it).
+  passing the reply on (the server did it; the client never learns it);
+- ``rewrite_reply``: forward it and pass the server's reply on as ``rewrite(payload)`` makes it.
+
+``record`` keeps the payload of every call of the procedures it names (``calls_seen``).
 
 Besides faults per call: ``silence_connections`` makes the connections open so far discard
 everything both ways while staying open (no FIN, no RST: what a NAT or load balancer that forgot
@@ -44,6 +47,7 @@ ACTIONS = (
     "hook",
     "hook_swallow",
     "hook_on_reply",
+    "rewrite_reply",
 )
 
 # A failed NFSv3 reply is the status and then the *3resfail arm: post_op_attr (one word when no
@@ -79,6 +83,7 @@ class Fault:
     status: int = 0  # for "status"
     delay_s: float = 0.0  # for "delay"
     hook: Callable[[], None] | None = None  # for the hook actions
+    rewrite: Callable[[bytes], bytes] | None = None  # for "rewrite_reply": the reply's payload
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -129,6 +134,7 @@ class _Link:
         self.send_lock = threading.Lock()
         self.drop_on_reply: set[int] = set()
         self.hook_on_reply: dict[int, Callable[[], None]] = {}
+        self.rewrite_reply: dict[int, Callable[[bytes], bytes]] = {}
         self.closed = False
         self.silent = False  # discard both ways, keep the sockets open
 
@@ -159,6 +165,8 @@ class _Link:
                     self.server.sendall(raw)
                     continue
                 name = call_name(prog, proc)
+                if name in self.proxy.record:
+                    self.proxy.calls_seen.append((name, payload))
                 fault = self.proxy._next_fault(name)
                 if fault is None:
                     self.server.sendall(raw)
@@ -185,6 +193,10 @@ class _Link:
                     assert fault.hook is not None
                     self.hook_on_reply[xid] = fault.hook
                     self.server.sendall(raw)
+                elif fault.action == "rewrite_reply":
+                    assert fault.rewrite is not None
+                    self.rewrite_reply[xid] = fault.rewrite
+                    self.server.sendall(raw)
         except OSError:
             pass
         finally:
@@ -204,6 +216,10 @@ class _Link:
                 if hook is not None:
                     hook()
                     continue
+                rewrite = self.rewrite_reply.pop(xid, None) if xid is not None else None
+                if rewrite is not None:
+                    body = rewrite(payload)
+                    raw = struct.pack(">I", 0x80000000 | len(body)) + body
                 self.to_client(raw)
         except OSError:
             pass
@@ -218,6 +234,8 @@ class FaultProxy:
         self.host = host
         self.counts: collections.Counter[str] = collections.Counter()
         self.applied: list[tuple[str, int, str]] = []  # (procedure, occurrence, action)
+        self.record: set[str] = set()  # procedures whose calls are kept in calls_seen
+        self.calls_seen: list[tuple[str, bytes]] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._links: list[_Link] = []
