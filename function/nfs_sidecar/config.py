@@ -113,7 +113,7 @@ class Config(NamedTuple):
             export,
             "absolute export path such as /processingresults",
         )
-        naming = env.get("SIDECAR_NAMING") or defaults["naming"]
+        naming = env.get("SIDECAR_NAMING", defaults["naming"])
         if naming not in NAMINGS:
             errors.append(f"SIDECAR_NAMING={naming!r} must be one of {', '.join(NAMINGS)}")
         suffix = env.get("SIDECAR_SUFFIX", defaults["suffix"])

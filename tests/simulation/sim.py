@@ -73,20 +73,22 @@ class Chooser:
     """Every decision of a schedule, drawn from a seed or replayed from a list (when shrinking:
     past its end every choice is 0, which means "the least eventful")."""
 
-    def __init__(self, seed: int, replay: list[int] | None = None) -> None:
-        self.rng = random.Random(seed)
+    def __init__(self, seed: int, replay: list[int] | None = None, keep: bool = False) -> None:
+        self.random = random.Random(seed).random
         self.replay = replay
+        self.keep = keep or replay is not None  # what was chosen, to shrink it (costs time)
         self.made: list[int] = []
 
     def below(self, n: int) -> int:
         if n <= 1:
             return 0
         if self.replay is None:
-            value = int(self.rng.random() * n)
+            value = int(self.random() * n)
         else:
             i = len(self.made)
             value = self.replay[i] % n if i < len(self.replay) else 0
-        self.made.append(value)
+        if self.keep:
+            self.made.append(value)
         return value
 
     def chance(self, per_mille: int) -> bool:
@@ -251,7 +253,7 @@ class Simulation:
         only: frozenset[str] | None = None,
     ) -> None:
         self.seed = seed
-        self.choose = Chooser(seed, replay)
+        self.choose = Chooser(seed, replay, keep=record)
         self.writer_class = writer_class
         self.record = record
         # The features of the world and its faults this schedule may have (None: all of them).
@@ -791,7 +793,7 @@ def shrink(
     seed: int, writer_class: type[SidecarWriter] = SidecarWriter, budget: int = 3000
 ) -> tuple[list[int], Simulation, Violation]:
     """The shortest list of choices found that still breaks an invariant (of the same kind)."""
-    violation, sim = run_schedule(seed, writer_class=writer_class)
+    violation, sim = run_schedule(seed, writer_class=writer_class, record=True)
     assert violation is not None
     kind = violation.kind
     choices = list(sim.choose.made)

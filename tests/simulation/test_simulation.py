@@ -38,8 +38,8 @@ def test_a_failing_seed_reproduces_and_shrinks() -> None:
     report = explore(MUTANT_BUDGET, mutant=mutant, processes=1)
     assert report.found is not None
     with applied(mutant) as writer_class:
-        first, sim1 = run_schedule(report.found.seed, writer_class=writer_class)
-        again, sim2 = run_schedule(report.found.seed, writer_class=writer_class)
+        first, sim1 = run_schedule(report.found.seed, writer_class=writer_class, record=True)
+        again, sim2 = run_schedule(report.found.seed, writer_class=writer_class, record=True)
         assert first is not None and again is not None
         assert (str(first), sim1.choose.made) == (str(again), sim2.choose.made)
         choices, short, violation = shrink(report.found.seed, writer_class, budget=500)
