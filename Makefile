@@ -114,6 +114,12 @@ tf-test: venv checkov ## Terraform only: fmt, init/validate, terraform test (moc
 tf-docs: ## rewrite the Inputs/Outputs tables of the Terraform READMEs from variables.tf/outputs.tf
 	$(PYTHON) scripts/tf_docs.py
 
+SCHEDULES ?= 100000
+SEED      ?= 0
+.PHONY: simulate
+simulate: venv ## the write protocol under SCHEDULES seeded schedules from SEED (no root, no server); MUTANT='...' runs a mutant
+	PYTHONPATH=function:. $(PY) -m tests.simulation --schedules $(SCHEDULES) --seed $(SEED) $(if $(MUTANT),--mutant "$(MUTANT)")
+
 .PHONY: bench
 bench: need-root deps venv ## benchmark: direct, SQS batches of 10 and naive, on loopback and through a latency proxy; writes .tmp/bench.md
 	PYTHONPATH=function:. BENCH_PYTHONS="$(EXTRA_PYTHONS)" $(PY) -m tests.bench.run

@@ -18,6 +18,7 @@ locals {
     NFS_UID        = var.nfs_uid
     NFS_GID        = var.nfs_gid
     SIDECAR_SUFFIX = var.sidecar_suffix
+    SIDECAR_NAMING = var.sidecar_naming
   }
   environment = merge(
     {

@@ -290,6 +290,17 @@ variable "sidecar_suffix" {
   }
 }
 
+variable "sidecar_naming" {
+  description = "How a sidecar is named (SIDECAR_NAMING): `stem` (the suffix replaces the extension: `a.csv` -> `a-sidecar.json`, the tutorial's naming; `a.csv` and `a.json` then collide and the second notification fails with SidecarCollision) or `full_name` (`a.csv-sidecar.json`, which cannot collide). Null: the function's default (`stem`)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sidecar_naming == null || contains(["stem", "full_name"], coalesce(var.sidecar_naming, "-"))
+    error_message = "sidecar_naming must be \"stem\" or \"full_name\", or null."
+  }
+}
+
 variable "sidecar_lock_stale_seconds" {
   description = "Age in seconds (up to 86400) after which a writer's lock or temp file counts as left by a dead writer: later writers take the lock over and remove the files (SIDECAR_LOCK_STALE_SECONDS). Must exceed `timeout`. Null: `timeout` + 30."
   type        = number

@@ -13,7 +13,14 @@ armed for that procedure and occurrence then acts on it instead of plain forward
 - ``hook``: call ``hook()`` (e.g. SIGSTOP the server), then forward it;
 - ``hook_swallow``: call ``hook()`` (e.g. SIGKILL the client) and never forward it;
 - ``hook_on_reply``: forward it and, when the server's reply comes, call ``hook()`` instead of
-  passing the reply on (the server did it; the client never learns it).
+  passing the reply on (the server did it; the client never learns it);
+- ``rewrite_reply``: forward it and pass the server's reply on as ``rewrite(payload)`` makes it.
+
+``record`` keeps the payload of every call of the procedures it names (``calls_seen``).
+
+Besides faults per call: ``silence_connections`` makes the connections open so far discard
+everything both ways while staying open (no FIN, no RST: what a NAT or load balancer that forgot
+an idle flow does); ``syn_dropping_listener`` gives a port whose SYNs go unanswered.
 
 Standard library only (the function tests run under every Lambda Python with just pytest).
 """
@@ -26,7 +33,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tests.bench.rpc_counter import call_name
@@ -40,6 +47,7 @@ ACTIONS = (
     "hook",
     "hook_swallow",
     "hook_on_reply",
+    "rewrite_reply",
 )
 
 # A failed NFSv3 reply is the status and then the *3resfail arm: post_op_attr (one word when no
@@ -75,6 +83,7 @@ class Fault:
     status: int = 0  # for "status"
     delay_s: float = 0.0  # for "delay"
     hook: Callable[[], None] | None = None  # for the hook actions
+    rewrite: Callable[[bytes], bytes] | None = None  # for "rewrite_reply": the reply's payload
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -125,7 +134,9 @@ class _Link:
         self.send_lock = threading.Lock()
         self.drop_on_reply: set[int] = set()
         self.hook_on_reply: dict[int, Callable[[], None]] = {}
+        self.rewrite_reply: dict[int, Callable[[bytes], bytes]] = {}
         self.closed = False
+        self.silent = False  # discard both ways, keep the sockets open
 
     def close(self) -> None:
         self.closed = True
@@ -144,6 +155,8 @@ class _Link:
         try:
             while (record := _read_record(self.client, pending)) is not None:
                 raw, payload = record
+                if self.silent:
+                    continue
                 if len(payload) < 24:
                     self.server.sendall(raw)
                     continue
@@ -152,6 +165,8 @@ class _Link:
                     self.server.sendall(raw)
                     continue
                 name = call_name(prog, proc)
+                if name in self.proxy.record:
+                    self.proxy.calls_seen.append((name, payload))
                 fault = self.proxy._next_fault(name)
                 if fault is None:
                     self.server.sendall(raw)
@@ -178,6 +193,10 @@ class _Link:
                     assert fault.hook is not None
                     self.hook_on_reply[xid] = fault.hook
                     self.server.sendall(raw)
+                elif fault.action == "rewrite_reply":
+                    assert fault.rewrite is not None
+                    self.rewrite_reply[xid] = fault.rewrite
+                    self.server.sendall(raw)
         except OSError:
             pass
         finally:
@@ -188,6 +207,8 @@ class _Link:
         try:
             while (record := _read_record(self.server, pending)) is not None:
                 raw, payload = record
+                if self.silent:
+                    continue
                 xid = struct.unpack(">I", payload[:4])[0] if len(payload) >= 4 else None
                 if xid in self.drop_on_reply:
                     return  # done by the server, and the client never learns it
@@ -195,6 +216,10 @@ class _Link:
                 if hook is not None:
                     hook()
                     continue
+                rewrite = self.rewrite_reply.pop(xid, None) if xid is not None else None
+                if rewrite is not None:
+                    body = rewrite(payload)
+                    raw = struct.pack(">I", 0x80000000 | len(body)) + body
                 self.to_client(raw)
         except OSError:
             pass
@@ -209,9 +234,12 @@ class FaultProxy:
         self.host = host
         self.counts: collections.Counter[str] = collections.Counter()
         self.applied: list[tuple[str, int, str]] = []  # (procedure, occurrence, action)
+        self.record: set[str] = set()  # procedures whose calls are kept in calls_seen
+        self.calls_seen: list[tuple[str, bytes]] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._links: list[_Link] = []
+        self._silenced: list[_Link] = []
         self._listeners: list[socket.socket] = []
         self.nfs_port = self._listen(nfs_port)
         self.mount_port = self._listen(mount_port)
@@ -260,6 +288,15 @@ class FaultProxy:
                     return fault
         return None
 
+    def silence_connections(self) -> int:
+        """The connections open now go silent (see the module's doc) -> how many; new ones work."""
+        with self._lock:
+            links, self._links = self._links, []
+        for link in links:
+            link.silent = True
+        self._silenced.extend(links)  # closed with the proxy
+        return len(links)
+
     def drop_connections(self) -> None:
         with self._lock:
             links, self._links = self._links, []
@@ -270,9 +307,50 @@ class FaultProxy:
         for listener in self._listeners:
             listener.close()
         self.drop_connections()
+        for link in self._silenced:
+            link.close()
 
     def __enter__(self) -> FaultProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def syn_dropping_listener(host: str = "127.0.0.1") -> Iterator[int]:
+    """A port whose SYNs go unanswered: a listener with a backlog of one that is never accepted,
+    its queue filled by two connections first (Linux drops SYNs to a full accept queue). What a
+    dropping security group, a missing route or a dead address looks like to a client."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers: list[socket.socket] = []
+    try:
+        listener.bind((host, 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(2):
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect((host, port))
+            fillers.append(filler)
+        # Wait until a further connect gets no answer (the queue is full).
+        deadline = time.monotonic() + 10
+        while True:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            probe.settimeout(0.2)
+            try:
+                probe.connect((host, port))
+            except TimeoutError:
+                break
+            except OSError:
+                pass
+            finally:
+                probe.close()
+            if time.monotonic() > deadline:
+                raise RuntimeError("could not fill the listener's accept queue")
+        yield port
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()

@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from .message import NAMINGS, STEM
+
 # libnfs takes the server and export inside an nfs:// URL and does not unescape it: keep to
 # characters that need no escaping. The patterns use only syntax Python and Terraform (RE2) share.
 HOST_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$"  # a DNS name (253 at most) or an IPv4 address
@@ -70,6 +72,7 @@ class Config(NamedTuple):
     uid: int | None = None
     gid: int | None = None
     suffix: str = "-sidecar.json"
+    naming: str = STEM  # SIDECAR_NAMING: see message.py
     lock_stale_seconds: int = 120
     metrics_namespace: str = DEFAULT_NAMESPACE
 
@@ -110,6 +113,9 @@ class Config(NamedTuple):
             export,
             "absolute export path such as /processingresults",
         )
+        naming = env.get("SIDECAR_NAMING", defaults["naming"])
+        if naming not in NAMINGS:
+            errors.append(f"SIDECAR_NAMING={naming!r} must be one of {', '.join(NAMINGS)}")
         suffix = env.get("SIDECAR_SUFFIX", defaults["suffix"])
         if not SUFFIX_RE.match(suffix):
             errors.append(f"SIDECAR_SUFFIX={suffix!r} must be 1-64 of letters, digits and '_.~+-'")
@@ -128,6 +134,7 @@ class Config(NamedTuple):
             uid=number("NFS_UID", None),
             gid=number("NFS_GID", None),
             suffix=suffix,
+            naming=naming,
             lock_stale_seconds=number("SIDECAR_LOCK_STALE_SECONDS", defaults["lock_stale_seconds"])
             or defaults["lock_stale_seconds"],
             metrics_namespace=namespace,

@@ -4,7 +4,7 @@ SNS invokes the function asynchronously: a failed record makes the invocation ra
 retries and then the on-failure destination keep the notification with the reason.
 SQS (a queue between topic and function) gets ``batchItemFailures``: the queue redelivers those
 records and moves them to its dead-letter queue after ``maxReceiveCount``. The records of a batch
-are written together, their NFS calls in flight at once (pipeline.py): a batch of N costs about
+are written together, their NFS calls in flight at once (conversation.py): a batch of N costs about
 the round trips of one record. A batch is started only while the invocation has the time to
 finish it; otherwise only its first record is, and the others go back to the queue unstarted.
 
@@ -22,9 +22,10 @@ from typing import Any
 
 from . import metrics
 from .config import LOG_LEVELS, Config
+from .conversation import Conversation, Sleep, run
 from .message import Notification, from_envelope, from_sqs_body
 from .nfs3_xdr import BADHANDLE, STALE
-from .nfs_client import NfsClient
+from .nfs_client import MOUNT_TIMEOUTS, NfsClient
 from .nfs_errors import MountError, NfsConnectionError, NfsError, NfsStatusError
 from .retry import Budget, backoff, reconnecting_may_help, retryable
 from .sidecar import Orphan, Outcome, SidecarWriter
@@ -76,8 +77,8 @@ class Handler:
         level = (log_level or "INFO").upper()
         self.min_level = LOG_LEVELS.index(level) if level in LOG_LEVELS else 0
         # The longest a record can take when the connection breaks under it: one NFS step runs
-        # into the timeout, then the mount afresh may take as long again.
-        self.record_reserve_s = 2 * config.timeout_ms / 1000 + RECORD_OVERHEAD_S
+        # into the timeout, then the mount afresh, bounded as a whole (nfs_client).
+        self.record_reserve_s = (1 + MOUNT_TIMEOUTS) * config.timeout_ms / 1000 + RECORD_OVERHEAD_S
         self._writer: SidecarWriter | None = None
         self._dropped = False  # a connection was dropped: the next mount is a reconnect
         self._orphans: list[Orphan] = []  # kept across connections: see SidecarWriter
@@ -149,7 +150,7 @@ class Handler:
     def _handle(
         self,
         items: list[tuple[Any, dict[str, Any]]],
-        parse: Callable[[Any, str], Notification],
+        parse: Callable[[Any, str, str], Notification],
         context: Any,
     ) -> list[Exception | None]:
         """Parses the records, writes their sidecars together (see pipeline.py), logs one line per
@@ -164,7 +165,7 @@ class Handler:
         errors: list[Exception | None] = []
         for raw, _ in items:
             try:
-                notes.append(parse(raw, self.config.suffix))
+                notes.append(parse(raw, self.config.suffix, self.config.naming))
                 errors.append(None)
             except Exception as exc:
                 notes.append(None)
@@ -278,16 +279,27 @@ class Handler:
         usages: list[Usage] | None = None,
         budget: Budget | None = None,
     ) -> list[Outcome | Exception]:
+        """Writes the notes' sidecars together -> each one's outcome or error (``write_all``)."""
+        return run(self.write_all(notes, lock_wait_s, usages, budget))
+
+    def write_all(
+        self,
+        notes: list[Notification],
+        lock_wait_s: float = MAX_LOCK_WAIT_S,
+        usages: list[Usage] | None = None,
+        budget: Budget | None = None,
+    ) -> Conversation[list[Outcome | Exception]]:
         """Writes the notes' sidecars together -> each one's outcome or error. The notes a broken
         or failed connection stopped (a server restarting, failing over, timing out) are tried
         again together on a new connection, with backoff, while the budget leaves time for an
-        attempt; those that met a stale handle are looked up afresh once."""
+        attempt; those that met a stale handle are looked up afresh, then (the export's root
+        handle may be the stale one) on a new mount."""
         usages = usages if usages is not None else [Usage() for _ in notes]
         budget = budget or Budget.for_invocation(None)
         attempt_s = min(self.config.timeout_ms / 1000, 1.0)  # at least a connect and a call
         results: list[Outcome | Exception] = [NfsError("not attempted")] * len(notes)
         todo = list(range(len(notes)))
-        reconnects, stale_retried = 0, False
+        reconnects, stale_retries = 0, 0
         while todo:
             if self._writer is None and self._dropped:
                 for i in todo:
@@ -298,7 +310,7 @@ class Handler:
                 for error in writer.client.take_unwaited_errors():
                     self.log("WARN", outcome="cleanup_failed", error=str(error))
                 calls_before = writer.client.rpc_count
-                outcomes, calls = writer.write_all([notes[i] for i in todo], lock_wait_s)
+                outcomes, calls = yield from writer.write_all([notes[i] for i in todo], lock_wait_s)
                 # What no note's calls account for (removing orphans first): the first note's.
                 calls[0] += writer.client.rpc_count - calls_before - sum(calls)
             except (NfsConnectionError, MountError) as exc:
@@ -310,7 +322,7 @@ class Handler:
                 results[i] = outcome
                 usages[i].nfs_calls += spent
             broken = [i for i in todo if isinstance(results[i], NfsConnectionError | MountError)]
-            stale = [] if stale_retried else [i for i in todo if _is_stale(results[i])]
+            stale = [i for i in todo if _is_stale(results[i])] if stale_retries < 2 else []
             todo = []
             if broken:
                 delay = backoff(reconnects)
@@ -325,33 +337,42 @@ class Handler:
                         records=len(retry),
                         after_s=round(delay, 3),
                     )
-                    time.sleep(delay)
+                    yield Sleep(delay)
                     reconnects += 1
                     self.reconnects += 1
                     todo = retry
             if stale:
-                stale_retried = True
-                if self._writer is not None:
+                stale_retries += 1
+                if stale_retries == 1 and self._writer is not None:
                     self._writer.folders.forget("")
+                else:
+                    self.disconnect()  # a new mount: the root's handle afresh
                 todo = sorted(todo + stale)
         return results
 
     def writer(self, budget: Budget | None = None) -> SidecarWriter:
         if self._writer is None:
-            c = self.config
-            client = NfsClient(
-                c.server,
-                c.export,
-                nfs_port=c.nfs_port,
-                mount_port=c.mount_port,
-                uid=c.uid,
-                gid=c.gid,
-                timeout_ms=c.timeout_ms,
-                deadline=budget.deadline if budget else None,
-            )
-            self._writer = SidecarWriter(client, c.suffix, c.lock_stale_seconds, self._orphans)
+            self._writer = self.make_writer(self.connect(budget))
             self._dropped = False
         return self._writer
+
+    def make_writer(self, client: NfsClient) -> SidecarWriter:
+        c = self.config
+        return SidecarWriter(client, c.suffix, c.lock_stale_seconds, self._orphans, naming=c.naming)
+
+    def connect(self, budget: Budget | None) -> NfsClient:
+        """A new mount (the simulation connects to its model of the server instead)."""
+        c = self.config
+        return NfsClient(
+            c.server,
+            c.export,
+            nfs_port=c.nfs_port,
+            mount_port=c.mount_port,
+            uid=c.uid,
+            gid=c.gid,
+            timeout_ms=c.timeout_ms,
+            deadline=budget.deadline if budget else None,
+        )
 
     def disconnect(self) -> None:
         writer, self._writer = self._writer, None

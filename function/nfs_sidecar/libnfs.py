@@ -46,6 +46,8 @@ class nfs_fh(Structure):  # what nfs_get_fh() points at: the same layout as nfs_
 
 # void (*rpc_cb)(struct rpc_context *rpc, int status, void *data, void *private_data)
 RPC_CB = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_void_p)
+# void (*nfs_cb)(int err, struct nfs_context *nfs, void *data, void *private_data)
+NFS_CB = ctypes.CFUNCTYPE(None, c_int, c_void_p, c_void_p, c_void_p)
 # The rpc_nfs3_*_task functions return the queued PDU, or NULL when it could not be queued.
 PDU = c_void_p
 
@@ -62,8 +64,10 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     MARKER_SYMBOL: (None, [c_void_p, c_int]),
     "nfs_parse_url_dir": (POINTER(nfs_url), [c_void_p, c_char_p]),
     "nfs_destroy_url": (None, [POINTER(nfs_url)]),
-    "nfs_mount": (c_int, [c_void_p, c_char_p, c_char_p]),
-    "nfs_open": (c_int, [c_void_p, c_char_p, c_int, POINTER(c_void_p)]),
+    "nfs_mount": (c_int, [c_void_p, c_char_p, c_char_p]),  # the bench's naive handler
+    # (nfs, server, export, cb, private): connects and mounts, driven by rpc_service
+    "nfs_mount_async": (c_int, [c_void_p, c_char_p, c_char_p, NFS_CB, c_void_p]),
+    "nfs_open_async": (c_int, [c_void_p, c_char_p, c_int, NFS_CB, c_void_p]),
     "nfs_close": (c_int, [c_void_p, c_void_p]),
     "nfs_get_fh": (POINTER(nfs_fh), [c_void_p]),
     "nfs_get_writemax": (c_size_t, [c_void_p]),
@@ -73,6 +77,7 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "rpc_which_events": (c_int, [c_void_p]),
     "rpc_service": (c_int, [c_void_p, c_int]),
     "rpc_get_error": (c_char_p, [c_void_p]),
+    "rpc_nfs3_null_task": (PDU, [c_void_p, RPC_CB, c_void_p]),
     "rpc_nfs3_lookup_task": (PDU, [c_void_p, RPC_CB, POINTER(LOOKUP3args), c_void_p]),
     "rpc_nfs3_create_task": (PDU, [c_void_p, RPC_CB, POINTER(CREATE3args), c_void_p]),
     "rpc_nfs3_write_task": (PDU, [c_void_p, RPC_CB, POINTER(WRITE3args), c_void_p]),

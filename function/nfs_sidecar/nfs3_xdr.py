@@ -43,6 +43,7 @@ NFS3_STATUS = {
 PERM, NOENT, IO, ACCES, EXIST, NOSPC, ROFS, MLINK = 1, 2, 5, 13, 17, 28, 30, 31
 DQUOT, STALE, BADHANDLE, NOTSUPP, SERVERFAULT, JUKEBOX = 69, 70, 10001, 10004, 10006, 10008
 NOT_SYNC, BAD_COOKIE = 10002, 10003
+NOTDIR, ISDIR, NOTEMPTY = 20, 21, 66
 
 NF3REG, NF3DIR, NF3LNK = 1, 2, 5
 FILE_SYNC = 2
@@ -209,6 +210,10 @@ class sattrguard3(Structure):
 
 class SETATTR3args(Structure):
     _fields_ = (("object", nfs_fh3), ("new_attributes", sattr3), ("guard", sattrguard3))
+
+
+class SETATTR3res(Structure):  # resok and resfail both hold just the wcc_data
+    _fields_ = (("status", c_uint32), ("obj_wcc", wcc_data))
 
 
 cookieverf3 = ctypes.c_ubyte * 8  # c_char would cut the bytes at the first NUL

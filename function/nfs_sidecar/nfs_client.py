@@ -15,10 +15,11 @@ import ctypes
 import os
 import re
 import time
-from ctypes import byref, c_void_p
+from collections.abc import Callable
+from ctypes import c_void_p
 from typing import NamedTuple
 
-from .libnfs import load_libnfs
+from .libnfs import NFS_CB, load_libnfs
 from .nfs3_xdr import (
     FILE_SYNC,
     GUARDED,
@@ -38,6 +39,7 @@ from .nfs3_xdr import (
     REMOVE3args,
     RENAME3args,
     SETATTR3args,
+    SETATTR3res,
     WRITE3args,
     WRITE3res,
     cookieverf3,
@@ -55,6 +57,9 @@ from .nfs3_xdr import (
 from .nfs_errors import MountError, NfsError
 from .rpc_engine import Pending, RpcEngine
 
+# A mount is two connects and about five round trips (MNT, NULL, FSINFO, GETATTR, the root's
+# GETATTR): as a whole it may take this many timeouts, never more (nor past the budget).
+MOUNT_TIMEOUTS = 2
 # libnfs's words for a transport failure (not a refusal by the server)
 TRANSPORT_FAILURE = re.compile(
     r"socket|connect|refused\(|reset|POLLHUP|POLLERR|timed out|broken pipe|EOF", re.IGNORECASE
@@ -151,6 +156,7 @@ class NfsClient(RpcEngine):
         super().__init__(load_libnfs(), server, timeout_ms)
         self.export = export
         self.deadline = deadline  # the mount too ends by then
+        self._async_callbacks: list[object] = []
         self._ctx = self.lib.nfs_init_context()
         if not self._ctx:
             raise NfsError("nfs_init_context failed (out of memory?)")
@@ -165,13 +171,16 @@ class NfsClient(RpcEngine):
     def _mount(
         self, nfs_port: int | None, mount_port: int | None, uid: int | None, gid: int | None
     ) -> None:
+        """Connects and mounts (every RPC of it, and the connects between them) from the
+        engine's poll loop, against one deadline: MOUNT_TIMEOUTS x ``timeout_ms`` from now, or
+        the invocation's budget if that ends first. libnfs 7 has no connect timeout, and its
+        synchronous mount bounds only each RPC: a dropped SYN hung it for the kernel's ~130 s,
+        a slow server took a timeout per step."""
         lib, ctx = self.lib, self._ctx
-        timeout_ms = self.timeout_ms
-        if self.deadline is not None:
-            timeout_ms = max(1, min(timeout_ms, int((self.deadline - time.monotonic()) * 1000)))
-        lib.nfs_set_timeout(ctx, timeout_ms)  # bounds every synchronous call below
-        # A broken connection or a timeout is the caller's to handle: libnfs must neither
-        # reconnect nor resend behind our back (its defaults emulate a "hard" mount).
+        # Timeouts are the engine's (see rpc_engine); a broken connection or a timeout is the
+        # caller's to handle: libnfs must neither reconnect nor resend behind our back (its
+        # defaults emulate a "hard" mount).
+        lib.nfs_set_timeout(ctx, -1)
         lib.nfs_set_autoreconnect(ctx, 0)
         lib.nfs_set_retrans(ctx, 0)
         if uid is not None:
@@ -184,46 +193,107 @@ class NfsClient(RpcEngine):
         if mount_port:
             query.append(f"mountport={mount_port}")
         url = f"nfs://{self.server}{self.export}?{'&'.join(query)}"
+        self._rpc = lib.nfs_get_rpc_context(ctx)
+        bound_ms = MOUNT_TIMEOUTS * self.timeout_ms
+        bound = f"{bound_ms} ms"
+        if self.deadline is not None:
+            left_ms = max(1, int((self.deadline - time.monotonic()) * 1000))
+            if left_ms < bound_ms:
+                bound_ms, bound = left_ms, f"{left_ms} ms (the invocation's time budget)"
+        ends = time.monotonic() + bound_ms / 1000
         parsed = lib.nfs_parse_url_dir(ctx, url.encode())
         if not parsed:
             raise MountError(f"bad NFS URL {url}: {self._error() or 'cannot parse it'}")
         try:
-            started = time.monotonic()
-            if lib.nfs_mount(ctx, parsed.contents.server, parsed.contents.path) != 0:
-                elapsed = time.monotonic() - started
-                timed_out = elapsed * 1000 >= timeout_ms * 0.9
-                raise MountError(
-                    self._mount_failure(timed_out, timeout_ms),
-                    transient=timed_out or bool(TRANSPORT_FAILURE.search(self._error())),
-                )
+            mounted = self._run_async(
+                "mount",
+                ends,
+                bound,
+                lambda cb: lib.nfs_mount_async(
+                    ctx, parsed.contents.server, parsed.contents.path, cb, None
+                ),
+            )
         finally:
             lib.nfs_destroy_url(parsed)
-        root = c_void_p()
-        if lib.nfs_open(ctx, b"/", os.O_RDONLY, byref(root)) != 0:
-            error = self._error()
+        if mounted is not None:
             raise MountError(
-                f"cannot open the root of {self.export}: {error}",
-                transient=bool(TRANSPORT_FAILURE.search(error)),
+                self._mount_failure(mounted),
+                transient=bool(TRANSPORT_FAILURE.search(mounted)),
+            )
+        root = c_void_p()
+        opened = self._run_async(
+            "mount",  # the root's handle is the mount's last step
+            ends,
+            bound,
+            lambda cb: lib.nfs_open_async(ctx, b"/", os.O_RDONLY, cb, None),
+            root,
+        )
+        if opened is not None:
+            raise MountError(
+                f"cannot open the root of {self.export}: {opened}",
+                transient=bool(TRANSPORT_FAILURE.search(opened)),
             )
         fh = lib.nfs_get_fh(root).contents
         self.root = ctypes.string_at(fh.val, fh.len)
-        if lib.nfs_close(ctx, root) != 0:
+        if lib.nfs_close(ctx, root) != 0:  # no RPC: the root was opened read-only
             raise MountError(f"cannot close the root of {self.export}: {self._error()}")
         self.writemax = int(lib.nfs_get_writemax(ctx)) or 65536
         self.readmax = int(lib.nfs_get_readmax(ctx)) or 65536
-        self._rpc = lib.nfs_get_rpc_context(ctx)
+        self._last_sent = time.monotonic()
 
-    def _mount_failure(self, timed_out: bool, timeout_ms: int) -> str:
-        error = self._error()
+    def _run_async(
+        self,
+        what: str,
+        ends: float,
+        bound: str,
+        start: Callable[[object], int],
+        result: c_void_p | None = None,
+    ) -> str | None:
+        """Starts an ``nfs_*_async`` call and services the connection until its callback ran
+        or ``ends`` -> None when it succeeded (``result`` then holds its data), else why not.
+        A timeout raises MountError: "no answer within N ms"."""
+        done: list[str | None] = []
+
+        def finished(err: int, _nfs: int, data: int, _private: int) -> None:
+            if err == 0:
+                if result is not None:
+                    result.value = data
+                done.append(None)
+            else:
+                text = ctypes.string_at(data).decode(errors="replace") if data else ""
+                done.append(text or self._error() or f"error {err}")
+
+        # libnfs calls it again if the context is destroyed mid-way (cancelling): keep it.
+        self._async_callbacks.append(NFS_CB(finished))
+        if start(self._async_callbacks[-1]) != 0:
+            return self._error() or "cannot start"
+        revents = 0
+        while not done:
+            if self.lib.rpc_service(self._rpc, revents) < 0 and not done:
+                return self._error() or self._rpc_error()
+            if done:
+                break
+            remaining = ends - time.monotonic()
+            if remaining <= 0:
+                raise MountError(
+                    f"{what} {self.server}:{self.export}: no answer within {bound}"
+                    + (f" ({self._error()})" if self._error() else ""),
+                    transient=True,
+                )
+            revents = self._poll(remaining)
+            if revents < 0:
+                return self._error() or "not connected"
+        return done[0]
+
+    def _mount_failure(self, error: str) -> str:
         where = f"{self.server}:{self.export}"
-        if "timed out" in error or timed_out:
-            return f"mount {where}: no answer within {timeout_ms} ms ({error})"
-        if not error and os.geteuid() != 0:
-            # Rejected without a MOUNT status or a transport error (libnfs gives no text): what
-            # a server does to a client on a non-privileged source port when it only admits
+        if (not error or "not accepted" in error) and os.geteuid() != 0:
+            # Rejected at the RPC level, without a MOUNT status or a transport error: what a
+            # server does to a client on a non-privileged source port when it only admits
             # privileged ones (VAST's default).
             return (
-                f"mount {where} refused without a reason; this client runs unprivileged, so "
+                f"mount {where} refused without a reason ({error or 'no text'}); this client runs "
+                "unprivileged, so "
                 "its source port is above 1023: the server must accept non-privileged ports (VAST: "
                 "`vtool vsettings set NFS_ALLOW_INSECURE_PORTS=true`; Linux/ganesha: `insecure` / "
                 "PrivilegedPort = false), and the export must allow this client"
@@ -321,15 +391,19 @@ class NfsClient(RpcEngine):
     def touch_if_unchanged(self, fh: bytes, ctime_ns: int) -> Pending:
         """SETATTR mtime to the server's time, guarded: fails NFS3ERR_NOT_SYNC unless the file's
         ctime is still ``ctime_ns`` (RFC 1813's guard; SETATTR itself changes the ctime, so of
-        several callers with the same guard one succeeds)."""
+        several callers with the same guard one succeeds) -> the file's attributes after it."""
         new = sattr3()
         new.mtime = set_time(SET_TO_SERVER_TIME)
         guard = sattrguard3(1, nfstime3(*divmod(ctime_ns, 1_000_000_000)))
+
+        def parse(data: int) -> Attributes | None:
+            return _attributes(SETATTR3res.from_address(data).obj_wcc.after)
+
         return self.send(
             "SETATTR mtime (guarded)",
             "rpc_nfs3_setattr_task",
             SETATTR3args(_fh(fh), new, guard),
-            _no_result,
+            parse,
         )
 
     def readdirplus(self, dir_fh: bytes, cookie: int, verifier: bytes, maxcount: int) -> Pending:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .message import InvalidMessage
@@ -30,8 +31,9 @@ MIN_MARGIN_S, MAX_MARGIN_S = 0.2, 3.0
 class Budget:
     """The time an invocation may still spend on the NFS server."""
 
-    def __init__(self, seconds: float) -> None:
-        self.deadline = time.monotonic() + max(0.0, seconds)
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.deadline = clock() + max(0.0, seconds)
 
     @classmethod
     def for_invocation(cls, context: Any) -> Budget:
@@ -42,7 +44,7 @@ class Budget:
         return cls(remaining - margin)
 
     def remaining(self) -> float:
-        return self.deadline - time.monotonic()
+        return self.deadline - self.clock()
 
     def allows(self, delay_s: float, then_at_least_s: float) -> bool:
         """Whether waiting ``delay_s`` still leaves ``then_at_least_s`` for the next attempt."""

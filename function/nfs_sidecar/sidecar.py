@@ -1,55 +1,54 @@
 """Writing one sidecar: atomically, in order, in few round trips.
 
-For ``dir/name.ext`` with sidecar ``dir/name-sidecar.json``, holding a handle for ``dir``:
+For ``dir/name.ext`` with sidecar ``dir/name-sidecar.json`` (SIDECAR_NAMING=full_name:
+``dir/name.ext-sidecar.json``), holding a handle for ``dir``:
 
 1. LOOKUP the file (its attributes) and CREATE a unique temp file
-   ``.name-sidecar.json.<random>.tmp`` (one round trip: both are in flight together);
+   ``.name-sidecar.json.<random>.tmp``, and, for a cached ``dir``, a LOOKUP of each folder on its
+   path (one round trip: all in flight together). A cached folder whose LOOKUP gives another
+   handle was replaced (``mv d d.old; mv d.new d``): the write starts over on a fresh lookup;
 2. WRITE the sidecar to the temp file with FILE_SYNC (on stable storage before the reply);
 3. publish it:
    - no sidecar yet (the usual case): LINK the temp file as the sidecar. LINK never replaces, so
      of several writers racing to create it exactly one succeeds; the others take the next path;
    - a sidecar exists: take the sidecar's lock (CREATE, guarded, of ``.name-sidecar.json.lock``),
      READ the current sidecar to learn which notification it was written for, and RENAME the
-     temp file over it - unless it is for a newer notification, which is kept;
+     temp file over it - unless it is for a newer notification, which is kept. What is there is
+     never replaced unless it is a sidecar of ours for this same file (SidecarInTheWay,
+     SidecarCollision: not retryable, the operator decides);
    - the server has no hard links (LINK answers NFS3ERR_NOTSUPP, as S3 File Gateway, Azure Blob
      NFS 3.0 and IBM COS NFS do, or NFS3ERR_PERM, Linux's answer for a file system without
      them): every sidecar takes the lock path, where RENAME also creates a missing sidecar. The
      writer remembers it for the mount and sends no more LINKs;
 4. REMOVE the temp name (and the lock).
 
-NFS calls per sidecar: a new one 5 (LOOKUP + CREATE, WRITE, LINK, REMOVE), a replacement 9
-(LOOKUP + CREATE, WRITE, LINK, CREATE lock, LOOKUP, READ, RENAME, REMOVE). Without hard links:
-a new one 7 (LOOKUP + CREATE, WRITE, CREATE lock, LOOKUP, RENAME, REMOVE), a replacement 8 (and
-the first sidecar of a mount one more, the LINK that finds out).
+The call counts of each path are stated once, in the README ("Few round trips").
 
-When the connection breaks mid-way, or a removal fails (also the temp name's, sent without
-waiting), the names this writer made (temp file, lock) are remembered as orphans and removed
-before its next write, over a new connection if need be. An orphaned lock is removed only while
-it is younger than half of ``lock_stale_seconds`` since this writer took it: later, another writer
-may have broken it as stale and taken it. A lock whose CREATE reply was lost is not known to be
-this writer's, and is left to the stale-lock rule.
+A lock is this writer's own as a file, not as a name (``Held``: its handle and its ctime once
+ours). When the connection breaks mid-way, or a removal fails (also the temp name's, sent
+without waiting), what this writer made is remembered (``Orphan``) and removed before its next
+write, over a new connection if need be: a temp name by name (it is unique), a lock only while a
+LOOKUP still finds that very file unchanged and it is younger than half of
+``lock_stale_seconds`` (its REMOVE may have been carried out with the reply lost, and another
+writer's lock made since; a stale lock may be taken over). A lock whose CREATE reply was lost is
+not known to be this writer's, and is left to the stale rule. Ages are measured on the server's
+clock: the temp file's ctime, stamped by the server in step 1, plus the time seen since.
 
 What a writer that died (its process killed) left is removed by later writers (sweep.py): a
 page of the folder's listing rides along with a write's first round trip when one is due
-(``Sweeper.start``) and is read once the sidecar is published (``Sweeper.finish``); temp files
-and locks of our own forms unchanged for longer than ``lock_stale_seconds`` are removed. A new
-sidecar still costs 5 calls; the first write into a folder per ``lock_stale_seconds`` 6, in the
-same round trips.
+(``Sweeper.start``) and is read once the sidecar is published (``Sweeper.finish``).
 
-Batches (SQS): the sidecars of several notifications are written together (pipeline.py). Every
-writer's step 1 is in flight at once, then every WRITE, then every LINK: N new sidecars take the
-3 waited round trips of one, with the same 5 calls each. Notifications for one sidecar go newest
-first: once it is settled (written, or a newer one found there) the older ones are settled too,
-skipped without a call, since a sidecar at least as new as theirs is there. If it fails for its
-own file (not found, not a regular file) the next newest is tried; any other cause (the lock
-held, the server, the connection) would meet the older ones too, and is theirs as well.
+Batches (SQS): the sidecars of several notifications are written together (conversation.py's
+``lockstep``). Every writer's step 1 is in flight at once, then every WRITE, then every LINK: N
+new sidecars take the 3 waited round trips of one. Notifications for one file go newest first:
+once its sidecar is settled (written, or a newer one found there) the older ones are settled too,
+skipped without a call. If it fails for its own file (not found, not a regular file) the next
+newest is tried; any other cause would meet the older ones too, and is theirs as well.
 
 Readers see no sidecar, the old one or the new one: never a partial one. An older notification
-never replaces a sidecar written for a newer one, also when both are processed at once. A lock
-left by a writer that died is taken over once older than ``lock_stale_seconds`` (set above the
-function's timeout), with a SETATTR guarded by its ctime, so that of several writers seeing it
-at once exactly one gets it (sweep.py). Temp files are only ever renamed or linked by the writer
-that created them, and removed on failure.
+never replaces a sidecar written for a newer one, also when both are processed at once, and an
+acknowledged one's sidecar is in its file's folder. The simulation (tests/simulation) checks
+these after every step of many schedules; the README lists the assumptions they rest on.
 """
 
 from __future__ import annotations
@@ -59,24 +58,26 @@ import json
 import os
 import posixpath
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from .message import Notification, sidecar_location
-from .nfs3_xdr import EXIST, NOENT, NOTSUPP, PERM
-from .nfs_client import Entry, NfsClient
+from .conversation import Conversation, Sleep, call, lockstep
+from .document import FORMAT_VERSION, MAX_SIDECAR_BYTES, render
+from .message import STEM, Notification, sidecar_location
+from .nfs3_xdr import BADHANDLE, EXIST, NOENT, NOTDIR, NOTSUPP, PERM, STALE
+from .nfs_client import Attributes, Entry, NfsClient
 from .nfs_errors import NfsConnectionError, NfsError, NfsStatusError
-from .pipeline import Conversation, Sleep, call, drive, run_together
 from .rpc_engine import Pending
-from .sweep import Sweeper, take_over
+from .sweep import Sweeper, is_stale, take_over
 
-FORMAT_VERSION = 1
-MAX_SIDECAR_BYTES = 4 * 1024 * 1024  # far above what a 256 KiB message produces
 MAX_CACHED_FOLDERS = 4096
 # LINK's answers that mean "no hard links on this server". PERM: link(2) gives EPERM on a file
 # system without hard links; the other causes (a folder, a file owned by another user under
 # protected_hardlinks) cannot apply to the regular temp file this writer just created.
 NO_HARD_LINKS = frozenset({NOTSUPP, PERM})
+# A cached folder's check LOOKUP answered so: the path no longer leads to that folder.
+FOLDER_GONE = frozenset({NOENT, STALE, BADHANDLE, NOTDIR})
 VIA_LINK, VIA_RENAME = "link", "lock+rename"
 
 
@@ -92,12 +93,38 @@ class SidecarBusy(Exception):
     """Another writer held the sidecar's lock for longer than this invocation could wait."""
 
 
+class SidecarInTheWay(Exception):
+    """A file that is not a sidecar of this function's sits where the sidecar (or its lock) goes.
+    It is left as it is: rename or remove it, or choose another SIDECAR_SUFFIX, then redrive."""
+
+    retryable = False
+
+
+class SidecarCollision(Exception):
+    """The sidecar's name holds the sidecar of another file (``a.csv`` and ``a.json`` share
+    ``a-sidecar.json`` under the default naming): SIDECAR_NAMING=full_name keeps them apart."""
+
+    retryable = False
+
+
+class _FolderReplaced(Exception):
+    """A cached folder handle no longer is the folder at its path (replaced by rename)."""
+
+
+class Held(NamedTuple):
+    """A lock this writer holds, as the file it is: the name alone may be another's lock later."""
+
+    fh: bytes
+    ctime_ns: int  # its ctime once ours: any later change (a takeover) moves it
+    taken: float  # clock() when it became ours
+
+
 class Orphan(NamedTuple):
     """A name this writer made and could not remove yet."""
 
     folder: str
     name: str
-    taken: float | None = None  # a lock: when this writer asked for it (time.monotonic())
+    lock: Held | None = None  # a lock: removed only while still that file, and young
 
 
 class Outcome(NamedTuple):
@@ -106,43 +133,41 @@ class Outcome(NamedTuple):
     via: str | None = None  # how it was published: VIA_LINK or VIA_RENAME
 
 
-def iso_utc(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat()
-
-
-def render(note: Notification, entry: Entry) -> bytes:
-    attrs = entry.attributes
-    assert attrs is not None
-    document = {
-        "filename": note.filename,
-        "size": attrs.size,
-        # NFSv3 has no birth time: "created" is the file's ctime (last change of its data or
-        # metadata), the field the tutorial's sidecars carried; "modified" is its mtime.
-        "created": iso_utc(attrs.ctime_ns),
-        "modified": iso_utc(attrs.mtime_ns),
-        "results": note.results,
-        "source": {
-            "sns_message_id": note.message_id,
-            "topic_arn": note.topic_arn,
-            "published": note.published.isoformat(),
-        },
-        "format_version": FORMAT_VERSION,
-    }
-    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
-
-
-def order_key_of(sidecar: bytes) -> tuple[str, str] | None:
-    """The order key of the notification an existing sidecar was written for, if it says."""
+def order_key_of(sidecar: bytes, note: Notification, where: str) -> tuple[str, str]:
+    """The order key of the notification the sidecar at ``where`` was written for. Raises
+    SidecarInTheWay when it is not a sidecar of ours, SidecarCollision when it is another
+    file's."""
     try:
-        source = json.loads(sidecar)["source"]
+        document = json.loads(sidecar)
+        source, version, filename = (
+            document["source"],
+            document["format_version"],
+            document["filename"],
+        )
         published = datetime.fromisoformat(source["published"]).astimezone(UTC)
-        return (published.isoformat(), str(source["sns_message_id"]))
-    except (ValueError, KeyError, TypeError):
-        return None  # not one of ours (or damaged): replace it
+        key = (published.isoformat(), str(source["sns_message_id"]))
+        ours = isinstance(version, int) and 1 <= version <= FORMAT_VERSION
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
+        ours = False
+    if not ours:
+        raise SidecarInTheWay(
+            f"{where} is not a sidecar this function wrote (not JSON with its format_version "
+            "and source): it is left as it is; rename or remove it, or choose another "
+            "SIDECAR_SUFFIX, then redrive the notification"
+        )
+    if filename != note.filename:
+        raise SidecarCollision(
+            f"{where} describes {filename!r}, not {note.filename!r}: both files map to one "
+            "sidecar name; set SIDECAR_NAMING=full_name (sidecar_naming in Terraform) to keep "
+            "them apart, then redrive the notification"
+        )
+    return key
 
 
 class FolderCache:
-    """Handles of the export's folders, so a warm client looks each one up only once."""
+    """Handles of the export's folders, so a warm client looks each one up only once. A cached
+    handle is checked in the first round trip of every write that uses it: a LOOKUP of each
+    folder on the path travels with the write's first calls and must give the same handle."""
 
     def __init__(self, client: NfsClient) -> None:
         self.client = client
@@ -178,11 +203,60 @@ class FolderCache:
         self._handles[folder] = entry.fh
         return entry.fh
 
+    def check(self, folder: str) -> list[tuple[str, bytes, Pending]]:
+        """Sends a LOOKUP of each cached folder on the path (none for the export's root)."""
+        checks = []
+        parent = ""
+        for part in folder.split("/") if folder else []:
+            path = posixpath.join(parent, part)
+            checks.append(
+                (path, self._handles[path], self.client.lookup(self._handles[parent], part))
+            )
+            parent = path
+        return checks
+
+    def confirm(self, checks: list[tuple[str, bytes, Pending]]) -> None:
+        """Raises _FolderReplaced (forgetting the folder) unless every check found its folder."""
+        for path, expected, pending in checks:
+            if pending.error is None and pending.value.fh == expected:  # type: ignore[attr-defined]
+                continue
+            error = pending.error
+            if error is not None and not _is_status(error, *FOLDER_GONE):
+                raise error
+            self.forget(path)
+            raise _FolderReplaced(path)
+
     def forget(self, folder: str) -> None:
         """Drops a folder and everything under it (after NFS3ERR_STALE or a vanished file)."""
         for cached in list(self._handles):
             if cached and (cached == folder or cached.startswith(folder + "/") or not folder):
                 del self._handles[cached]
+
+
+class _Write:
+    """One sidecar's write under way: what it made (to publish, or to clean up)."""
+
+    __slots__ = ("dir_fh", "folder", "lock", "lock_name", "made", "server_now", "tmp", "tmp_name")
+
+    def __init__(self, folder: str, dir_fh: bytes, tmp_name: str) -> None:
+        self.folder, self.dir_fh, self.tmp_name = folder, dir_fh, tmp_name
+        self.made: list[str] = []  # names this write made and has not removed: temp, lock
+        self.tmp: Entry | None = None
+        self.lock: Held | None = None  # the sidecar's lock, once this write holds it
+        self.lock_name: str | None = None
+        # The server's clock now (ns), from the temp file's ctime: None without its attributes.
+        self.server_now: Callable[[], int] | None = None
+
+    def orphans(self) -> list[Orphan]:
+        """What this write leaves to be removed later. A lock whose ctime this writer never
+        learnt cannot be told from another writer's later: it is left to the stale rule."""
+        orphans = []
+        for name in self.made:
+            if name != self.lock_name:
+                orphans.append(Orphan(self.folder, name))
+            elif self.lock is not None and self.lock.ctime_ns >= 0:
+                orphans.append(Orphan(self.folder, name, self.lock))
+        return orphans
 
 
 class SidecarWriter:
@@ -192,12 +266,18 @@ class SidecarWriter:
         suffix: str,
         lock_stale_seconds: int,
         orphans: list[Orphan] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        token: Callable[[], str] = lambda: os.urandom(4).hex(),
+        wall_ns: Callable[[], int] = time.time_ns,
+        naming: str = STEM,
     ) -> None:
         self.client = client
+        self.naming = naming
+        self.clock, self.token, self.wall_ns = clock, token, wall_ns  # the simulation sets them
         # names left by an attempt that failed to clean up: removed before the next write
         self.orphans = orphans if orphans is not None else []
-        # temp names whose removal was sent without waiting for the reply
-        self._unconfirmed: list[tuple[Pending, str, str]] = []
+        # removals sent without waiting for the reply, with the orphan each leaves if it failed
+        self._unconfirmed: list[tuple[Pending, Orphan]] = []
         self.folders = FolderCache(client)
         self.suffix = suffix
         self.lock_stale_ns = lock_stale_seconds * 1_000_000_000
@@ -206,27 +286,35 @@ class SidecarWriter:
             client,
             suffix,
             lock_stale_seconds,
-            remember=lambda folder, name, taken: self.orphans.append(Orphan(folder, name, taken)),
+            clock=clock,
+            remember=self._remember_lock,
         )
+
+    def _remember_lock(self, removal: Pending, folder: str, name: str, lock: Entry) -> None:
+        """A lock the sweep took over and is removing without waiting."""
+        if lock.attributes is not None:
+            held = Held(lock.fh, lock.attributes.ctime_ns, self.clock())
+            self._unconfirmed.append((removal, Orphan(folder, name, held)))
 
     def write_all(
         self, notes: list[Notification], lock_wait_s: float
-    ) -> tuple[list[Outcome | Exception], list[int]]:
+    ) -> Conversation[tuple[list[Outcome | Exception], list[int]]]:
         """Writes every note's sidecar, their NFS calls in flight together -> (each one's outcome
-        or error, each one's NFS calls). Notes for one sidecar go newest first: once one of
+        or error, each one's NFS calls). Notes for one file go newest first: once one of
         them is settled (written, or a newer one found), the older ones are too, without a call.
         """
-        drive(self.client, self._remove_orphans())
+        yield from self._remove_orphans()
         results: list[Outcome | Exception | None] = [None] * len(notes)
         calls = [0] * len(notes)
-        groups: dict[tuple[str, str], list[int]] = {}
+        groups: dict[str, list[int]] = {}  # by file: files sharing a sidecar name collide
         for index in sorted(range(len(notes)), key=lambda i: notes[i].order_key, reverse=True):
-            folder, _, sidecar_name = sidecar_location(notes[index].filename, self.suffix)
-            groups.setdefault((folder, sidecar_name), []).append(index)
+            groups.setdefault(notes[index].filename, []).append(index)
         while groups:
             heads = [group[0] for group in groups.values()]
-            outcomes, spent = run_together(
-                self.client, [self._write(notes[i], lock_wait_s) for i in heads]
+            outcomes, spent = yield from lockstep(
+                [self._write(notes[i], lock_wait_s) for i in heads],
+                lambda: self.client.rpc_count,
+                self.clock,
             )
             for key, head, outcome, n in zip(list(groups), heads, outcomes, spent, strict=True):
                 results[head], calls[head] = outcome, n
@@ -245,67 +333,81 @@ class SidecarWriter:
         return results, calls  # type: ignore[return-value]
 
     def _write(self, note: Notification, lock_wait_s: float) -> Conversation[Outcome]:
-        folder, name, sidecar_name = sidecar_location(note.filename, self.suffix)
+        folder, name, sidecar_name = sidecar_location(note.filename, self.suffix, self.naming)
         was_cached = folder in self.folders
         try:
             via = yield from self._write_in(note, folder, name, sidecar_name, lock_wait_s)
-        except FileNotFoundOnExport:
-            if not was_cached:
+        except (FileNotFoundOnExport, _FolderReplaced) as exc:
+            if isinstance(exc, FileNotFoundOnExport) and not was_cached:
                 raise
-            # The cached folder may have been replaced since: look it up afresh once.
+            # The cached folder was replaced since (or may have been): look it up afresh once.
             self.folders.forget(folder)
-            via = yield from self._write_in(note, folder, name, sidecar_name, lock_wait_s)
+            try:
+                via = yield from self._write_in(note, folder, name, sidecar_name, lock_wait_s)
+            except _FolderReplaced:
+                raise FileNotFoundOnExport(f"folder {folder!r} keeps being replaced") from None
         return Outcome(posixpath.join(folder, sidecar_name), via is not None, via)
 
     def _write_in(
         self, note: Notification, folder: str, name: str, sidecar_name: str, lock_wait_s: float
     ) -> Conversation[str | None]:
         client = self.client
+        cached = folder in self.folders
         dir_fh = yield from self.folders.resolve(folder)
-        tmp_name = f".{sidecar_name}.{os.urandom(4).hex()}.tmp"
-        file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, tmp_name)
+        w = _Write(folder, dir_fh, f".{sidecar_name}.{self.token()}.tmp")
+        file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, w.tmp_name)
+        checks = self.folders.check(folder) if cached else []
         try:
             page = self.sweeper.start(folder, dir_fh)  # sweep hook 1: a page rides along
-            yield (file_call, tmp_call)
+            yield (file_call, tmp_call, *(pending for _, _, pending in checks))
         except NfsError:
             # The temp file may exist without this writer knowing (a lost reply): its name is
             # unique, so removing it later is always safe.
-            self.orphans.append(Orphan(folder, tmp_name))
+            self.orphans.append(Orphan(folder, w.tmp_name))
             raise
-        leftovers = [tmp_name] if tmp_call.error is None else []  # names to remove at the end
-        taken: dict[str, float] = {}  # lock name -> when this writer asked for it
+        if tmp_call.error is None:
+            w.made.append(w.tmp_name)
         try:
+            self.folders.confirm(checks)
             target = self._target(file_call, note.filename)
-            tmp: Entry = tmp_call.result()  # type: ignore[assignment]
-            yield from self._write_data(tmp.fh, render(note, target))
-            via = yield from self._publish(
-                note, dir_fh, tmp, tmp_name, sidecar_name, leftovers, taken, lock_wait_s
-            )
+            w.tmp = tmp_call.result()  # type: ignore[assignment]
+            w.server_now = self._server_clock(w.tmp.attributes)  # type: ignore[union-attr]
+            yield from self._write_data(w.tmp.fh, render(note, target))  # type: ignore[union-attr]
+            via = yield from self._publish(note, w, sidecar_name, lock_wait_s)
         except Exception:
             removed = False
             if not client.broken:
                 with contextlib.suppress(NfsError):  # keep the original error
-                    yield from self._remove(dir_fh, leftovers)
+                    yield from self._remove(dir_fh, w.made)
                     removed = True
             if not removed:
-                self.orphans.extend(Orphan(folder, n, taken.get(n)) for n in leftovers)
+                self.orphans.extend(w.orphans())
             raise
         try:
-            if via == VIA_LINK and tmp_name in leftovers:
+            if via == VIA_LINK and w.tmp_name in w.made:
                 # Published by LINK: the temp name is now just a second name of the sidecar. Its
                 # removal changes nothing for this notification: don't wait a round trip for it.
-                removal = client.remove(dir_fh, tmp_name)
-                leftovers.remove(tmp_name)
-                self._unconfirmed.append((removal, folder, tmp_name))
+                removal = client.remove(dir_fh, w.tmp_name)
+                w.made.remove(w.tmp_name)
+                self._unconfirmed.append((removal, Orphan(folder, w.tmp_name)))
                 client.send_without_waiting(removal)
-            yield from self._remove(dir_fh, leftovers)
+            yield from self._remove(dir_fh, w.made)
         except NfsError as exc:
             # Published, but the lock (or temp) is still there: removed before the next write.
-            self.orphans.extend(Orphan(folder, n, taken.get(n)) for n in leftovers)
+            self.orphans.extend(w.orphans())
             if isinstance(exc, NfsConnectionError):
                 raise  # the handler tries again at once, on a new connection
-        yield from self.sweeper.finish(page, tmp.attributes)  # sweep hook 2: stale leftovers
+        yield from self.sweeper.finish(page, w.tmp.attributes)  # type: ignore[union-attr]  # hook 2
         return via
+
+    def _server_clock(self, reference: Attributes | None) -> Callable[[], int] | None:
+        """The server's "now": the temp file's ctime, set by the server as it was created, plus
+        the time this function saw pass since. Ages of locks are measured on it, never on the
+        function's own clock (which need not agree with the server's)."""
+        if reference is None:
+            return None
+        seen = self.clock()
+        return lambda: reference.ctime_ns + int((self.clock() - seen) * 1e9)
 
     def _write_data(self, fh: bytes, data: bytes) -> Conversation[None]:
         """WRITE ``data`` from offset 0, every chunk in flight together."""
@@ -320,35 +422,27 @@ class SidecarWriter:
             raise NfsError(f"WRITE: short write, {written} of {len(data)} bytes")
 
     def _publish(
-        self,
-        note: Notification,
-        dir_fh: bytes,
-        tmp: Entry,
-        tmp_name: str,
-        sidecar_name: str,
-        leftovers: list[str],
-        taken: dict[str, float],
-        lock_wait_s: float,
+        self, note: Notification, w: _Write, sidecar_name: str, lock_wait_s: float
     ) -> Conversation[str | None]:
         """Step 3: the temp file becomes the sidecar (-> how), or is dropped for a newer one."""
-        if (yield from self._link(tmp, dir_fh, sidecar_name)):
+        tmp = w.tmp
+        assert tmp is not None
+        if (yield from self._link(tmp, w.dir_fh, sidecar_name)):
             return VIA_LINK
-        lock_name = f".{sidecar_name}.lock"
-        yield from self._lock(dir_fh, lock_name, lock_wait_s, taken)
-        leftovers.append(lock_name)
+        yield from self._lock(w, f".{sidecar_name}.lock", lock_wait_s)
         # Under the lock no other writer renames; a LINK may still create the sidecar meanwhile.
-        while (current := (yield from self._read(dir_fh, sidecar_name))) is not None or (
+        where = posixpath.join(w.folder, sidecar_name)
+        while (current := (yield from self._read(w.dir_fh, sidecar_name, where))) is not None or (
             self.hard_links
         ):
             if current is not None:
-                newest = order_key_of(current)
-                if newest is not None and newest > note.order_key:
+                if order_key_of(current, note, where) > note.order_key:
                     return None
                 break
-            if (yield from self._link(tmp, dir_fh, sidecar_name)):  # removed meanwhile: create it
+            if (yield from self._link(tmp, w.dir_fh, sidecar_name)):  # removed meanwhile
                 return VIA_LINK
-        yield from call(self.client.rename(dir_fh, tmp_name, dir_fh, sidecar_name))
-        leftovers.remove(tmp_name)
+        yield from call(self.client.rename(w.dir_fh, w.tmp_name, w.dir_fh, sidecar_name))
+        w.made.remove(w.tmp_name)
         return VIA_RENAME
 
     def _link(self, tmp: Entry, dir_fh: bytes, sidecar_name: str) -> Conversation[bool]:
@@ -379,15 +473,24 @@ class SidecarWriter:
             raise NotARegularFile(f"{filename!r} is not a regular file")
         return entry
 
-    def _read(self, dir_fh: bytes, name: str) -> Conversation[bytes | None]:
-        """A file's content; None if it does not exist."""
+    def _read(self, dir_fh: bytes, name: str, where: str) -> Conversation[bytes | None]:
+        """A sidecar's content; None if it does not exist."""
         try:
             entry: Entry = yield from call(self.client.lookup(dir_fh, name))
         except NfsStatusError as exc:
             if exc.status == NOENT:
                 return None
             raise
-        size = entry.attributes.size if entry.attributes else 0
+        attributes = entry.attributes
+        if attributes is not None and not attributes.is_regular:
+            raise SidecarInTheWay(f"{where} is not a regular file: it is left as it is")
+        size = attributes.size if attributes else 0
+        if size > MAX_SIDECAR_BYTES:
+            # Larger than any sidecar this function writes: not read, never replaced.
+            raise SidecarInTheWay(
+                f"{where} is larger ({size} bytes) than any sidecar this function writes "
+                f"({MAX_SIDECAR_BYTES}): it is left as it is; rename or remove it, then redrive"
+            )
         chunks: list[bytes] = []
         offset = 0
         while True:
@@ -398,53 +501,68 @@ class SidecarWriter:
             chunks.append(data)
             offset += len(data)
             if offset > MAX_SIDECAR_BYTES:
-                raise NfsError(f"READ: file larger than {MAX_SIDECAR_BYTES} bytes")
+                raise SidecarInTheWay(f"{where} grew past {MAX_SIDECAR_BYTES} bytes while read")
             if eof or not data:
                 return b"".join(chunks)
 
-    def _lock(
-        self, dir_fh: bytes, lock_name: str, wait_s: float, taken: dict[str, float]
-    ) -> Conversation[None]:
+    def _lock(self, w: _Write, lock_name: str, wait_s: float) -> Conversation[None]:
+        """Takes the sidecar's lock (w.lock), waiting up to ``wait_s`` for its holder."""
         client, delay = self.client, 0.005
-        deadline = time.monotonic() + wait_s
+        deadline = self.clock() + wait_s
+        if client.deadline is not None:  # also after a reconnect: never past the budget
+            deadline = min(deadline, client.deadline)
+        where = posixpath.join(w.folder, lock_name)
         while True:
             try:
-                taken[lock_name] = time.monotonic()
-                yield from call(client.create(dir_fh, lock_name))
+                mine: Entry = yield from call(client.create(w.dir_fh, lock_name))
+                self._hold(w, lock_name, mine)
                 return
             except NfsStatusError as exc:
                 if exc.status != EXIST:
                     raise
             try:
-                lock: Entry = yield from call(client.lookup(dir_fh, lock_name))
+                lock: Entry = yield from call(client.lookup(w.dir_fh, lock_name))
             except NfsStatusError as exc:
                 if exc.status != NOENT:
                     raise
                 continue  # released meanwhile: try again at once
-            # No attributes in the reply: count the lock as fresh rather than break it.
-            mtime_ns = lock.attributes.mtime_ns if lock.attributes else time.time_ns()
-            age_ns = time.time_ns() - mtime_ns
-            if age_ns > self.lock_stale_ns:
+            attributes = lock.attributes
+            if attributes is not None and not attributes.is_regular:
+                raise SidecarInTheWay(f"{where} is not a lock of this function's (not a file)")
+            # No attributes, or no server clock to judge by: count the lock as fresh.
+            age_ns = w.server_now() - attributes.mtime_ns if attributes and w.server_now else 0
+            if (
+                attributes
+                and w.server_now
+                and is_stale(attributes, w.server_now(), self.lock_stale_ns)
+            ):
                 # Its writer died (none outlives the function timeout): take the lock over,
                 # guarded so that one writer alone wins it (sweep.py says why).
-                taken[lock_name] = time.monotonic()
-                if (yield from take_over(client, lock)):
+                taken = yield from take_over(client, lock)
+                if taken is not None:
+                    self._hold(w, lock_name, taken)
                     return
-                continue
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self.clock()
             if remaining <= 0:
                 raise SidecarBusy(
-                    f"{lock_name} held by another writer for {age_ns / 1e9:.1f} s; "
+                    f"{where} held by another writer ({age_ns / 1e9:.1f} s old); "
                     "giving up for now (the notification will be retried)"
                 )
             yield Sleep(min(delay, remaining))
             delay = min(delay * 2, 0.2)
 
+    def _hold(self, w: _Write, lock_name: str, lock: Entry) -> None:
+        w.made.append(lock_name)
+        w.lock_name = lock_name
+        # Without its ctime the lock cannot be recognised later: left to the stale rule then.
+        ctime = lock.attributes.ctime_ns if lock.attributes is not None else -1
+        w.lock = Held(lock.fh, ctime, self.clock())
+
     def abandon(self) -> None:
         """Before the connection is dropped: removals without a reply become orphans."""
-        for pending, folder, name in self._unconfirmed:
+        for pending, orphan in self._unconfirmed:
             if not pending.done or pending.error is not None:
-                self.orphans.append(Orphan(folder, name))
+                self.orphans.append(orphan)
         self._unconfirmed = []
 
     def _remove_orphans(self) -> Conversation[None]:
@@ -452,21 +570,42 @@ class SidecarWriter:
         if unconfirmed:
             # Their replies are due by now (usually read already): a failed removal is retried.
             try:
-                yield tuple(pending for pending, _, _ in unconfirmed)
+                yield tuple(pending for pending, _ in unconfirmed)
             except NfsError:
-                self.orphans.extend(Orphan(folder, name) for _, folder, name in unconfirmed)
+                self.orphans.extend(orphan for _, orphan in unconfirmed)
                 raise
-            for pending, folder, name in unconfirmed:
+            for pending, orphan in unconfirmed:
                 if pending.error is not None and not _is_status(pending.error, NOENT):
-                    self.orphans.append(Orphan(folder, name))
+                    self.orphans.append(orphan)
         for orphan in list(self.orphans):
-            age_s = time.monotonic() - orphan.taken if orphan.taken is not None else 0.0
-            if age_s < self.lock_stale_ns / 2e9:  # else maybe another writer's lock by now
-                # A folder gone or replaced holds nothing of ours any more.
-                with contextlib.suppress(FileNotFoundOnExport, NotARegularFile, NfsStatusError):
-                    dir_fh = yield from self.folders.resolve(orphan.folder)
-                    yield from self._remove(dir_fh, [orphan.name])
             self.orphans.remove(orphan)
+            # A folder gone or replaced holds nothing of ours any more.
+            with contextlib.suppress(FileNotFoundOnExport, NotARegularFile, NfsStatusError):
+                dir_fh = yield from self.folders.resolve(orphan.folder)
+                # A temp name is unique: ours whatever it holds. A lock only while it is the
+                # very file this writer held.
+                if orphan.lock is None or (
+                    yield from self._still_mine(dir_fh, orphan.name, orphan.lock)
+                ):
+                    yield from self._remove(dir_fh, [orphan.name])
+
+    def _still_mine(self, dir_fh: bytes, name: str, lock: Held) -> Conversation[bool]:
+        """Whether ``name`` is still the lock this writer held: the same file, unchanged since
+        (a takeover changes its ctime), and young enough that nobody may take it over before
+        the removal arrives. Its REMOVE may have been carried out with the reply lost, and
+        another writer's lock made since: that one has another handle."""
+        if self.clock() - lock.taken >= self.lock_stale_ns / 2e9:
+            return False
+        try:
+            entry: Entry = yield from call(self.client.lookup(dir_fh, name))
+        except NfsStatusError as exc:
+            if exc.status == NOENT:
+                return False
+            raise
+        attributes = entry.attributes
+        return (
+            entry.fh == lock.fh and attributes is not None and attributes.ctime_ns == lock.ctime_ns
+        )
 
     def _remove(self, dir_fh: bytes, names: list[str]) -> Conversation[None]:
         if not names:
@@ -481,5 +620,5 @@ class SidecarWriter:
                     raise
 
 
-def _is_status(error: BaseException, status: int) -> bool:
-    return isinstance(error, NfsStatusError) and error.status == status
+def _is_status(error: BaseException, *statuses: int) -> bool:
+    return isinstance(error, NfsStatusError) and error.status in statuses

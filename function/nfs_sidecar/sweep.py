@@ -55,28 +55,32 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
+from .conversation import Conversation, call
 from .nfs3_xdr import NOENT, NOT_SYNC, STALE
 from .nfs_client import Attributes, DirPage, Entry, NfsClient
 from .nfs_errors import NfsError, NfsStatusError
-from .pipeline import Conversation, call
 from .rpc_engine import Pending
 
 PAGE_BYTES = 16 * 1024  # about 70-100 names with attributes and handles
 PAGE_EVERY_WRITES = 16
 MAX_SWEPT_FOLDERS = 4096
 MAX_WAITING_PAGES = 4
+REMEMBERED_REMOVALS = 64
 TEMP, LOCK = "temp", "lock"
 
 
 @lru_cache(maxsize=8)
 def _leftover_pattern(suffix: str) -> re.Pattern[str]:
     # The forms SidecarWriter makes: f".{stem}{suffix}.{token_hex(4)}.tmp" and
-    # f".{stem}{suffix}.lock"; the stem is never empty.
-    return re.compile(r"\..+" + re.escape(suffix) + r"\.(?:(?P<temp>[0-9a-f]{8}\.tmp)|lock)", re.S)
+    # f".{stem}{suffix}.lock"; the stem is never empty. A name from the server is checked like
+    # a publisher's: no '/' (it is sent back as one name) and no NUL.
+    stem = r"\.[^/\x00]+"
+    return re.compile(stem + re.escape(suffix) + r"\.(?:(?P<temp>[0-9a-f]{8}\.tmp)|lock)", re.S)
 
 
 def leftover_kind(name: bytes, suffix: str) -> str | None:
@@ -96,18 +100,18 @@ def is_stale(attributes: Attributes, now_ns: int, stale_ns: int) -> bool:
     return now_ns - attributes.ctime_ns > stale_ns and now_ns - attributes.mtime_ns > stale_ns
 
 
-def take_over(client: NfsClient, lock: Entry) -> Conversation[bool]:
-    """Makes a dead writer's lock the caller's own; False if another writer was first (or the
-    lock is gone). One round trip."""
+def take_over(client: NfsClient, lock: Entry) -> Conversation[Entry | None]:
+    """Makes a dead writer's lock the caller's own -> the lock as it is now the caller's; None
+    if another writer was first (or the lock is gone). One round trip."""
     if lock.attributes is None:
-        return False
+        return None
     try:
-        yield from call(client.touch_if_unchanged(lock.fh, lock.attributes.ctime_ns))
+        after = yield from call(client.touch_if_unchanged(lock.fh, lock.attributes.ctime_ns))
     except NfsStatusError as exc:
         if exc.status in (NOT_SYNC, NOENT, STALE):
-            return False
+            return None
         raise
-    return True
+    return Entry(lock.fh, after)
 
 
 class _FolderState:
@@ -137,15 +141,16 @@ class Sweeper:
         suffix: str,
         lock_stale_seconds: int,
         clock: Callable[[], float] = time.monotonic,
-        remember: Callable[[str, str, float], None] | None = None,
+        remember: Callable[[Pending, str, str, Entry], None] | None = None,
     ) -> None:
         self.client, self.suffix, self.clock = client, suffix, clock
-        # (folder, lock name, when taken over): a lock this sweep made its own, for the writer
-        # to remove before its next write should the removal sent here not arrive
-        self.remember = remember or (lambda _folder, _name, _taken: None)
+        # (its removal, folder, name, the lock as taken over): a lock this sweep made its own,
+        # for the writer to remove before its next write should the removal sent here fail
+        self.remember = remember or (lambda _removal, _folder, _name, _lock: None)
         self.stale_ns = lock_stale_seconds * 1_000_000_000
         self.pass_interval_s = float(lock_stale_seconds)
-        self.removed: list[str] = []  # names whose removal was sent (for logs and tests)
+        # the last names whose removal was sent (for logs and tests); bounded
+        self.removed: deque[str] = deque(maxlen=REMEMBERED_REMOVALS)
         self._folders: dict[str, _FolderState] = {}
         self._waiting: list[tuple[Page, int]] = []  # pages in flight, with their "now"
 
@@ -215,10 +220,11 @@ class Sweeper:
     ) -> Conversation[None]:
         client = self.client
         temps: list[str] = []
-        locks: list[tuple[str, Pending]] = []
+        locks: list[tuple[str, bytes, Pending]] = []
         for entry in listing.entries:
             kind = leftover_kind(entry.name, self.suffix)
-            if kind is None or entry.attributes is None:
+            # Only regular files are ours: a folder of such a name is somebody else's.
+            if kind is None or entry.attributes is None or not entry.attributes.is_regular:
                 continue
             if not is_stale(entry.attributes, now_ns, self.stale_ns):
                 continue
@@ -227,18 +233,20 @@ class Sweeper:
                 temps.append(name)
             elif entry.fh is not None:
                 takeover = client.touch_if_unchanged(entry.fh, entry.attributes.ctime_ns)
-                locks.append((name, takeover))
+                locks.append((name, entry.fh, takeover))
+        taken: list[tuple[str, Entry]] = []
         if locks:
             # Rare (a writer died holding a lock): one round trip to make each lock ours first.
-            taken_at = time.monotonic()
-            yield tuple(pending for _, pending in locks)
-            for name, pending in locks:
-                if pending.error is None:  # ours now: removed by the writer if not below
-                    self.remember(folder, name, taken_at)
-        names = temps + [name for name, pending in locks if pending.error is None]
-        if names:
-            # Nothing waits on these: a removal that fails is tried again at the next pass.
-            client.send_without_waiting(
-                *(client.remove(dir_fh, name) for name in names), report=False
-            )
-            self.removed.extend(names)
+            yield tuple(pending for _, _, pending in locks)
+            for name, fh, pending in locks:
+                if pending.error is None:
+                    taken.append((name, Entry(fh, pending.value)))  # type: ignore[arg-type]
+        removals = [(name, client.remove(dir_fh, name)) for name in temps]
+        for name, lock in taken:
+            removal = client.remove(dir_fh, name)
+            removals.append((name, removal))
+            self.remember(removal, folder, name, lock)  # ours now: the writer sees it removed
+        if removals:
+            # Nothing waits on these: a temp whose removal fails is tried at the next pass.
+            client.send_without_waiting(*(pending for _, pending in removals), report=False)
+            self.removed.extend(name for name, _ in removals)

@@ -11,8 +11,9 @@ into the README).
 Environment: BENCH_MESSAGES (sidecars per mode and scenario, default 600), BENCH_BLOCK (sidecars
 per interleaved block, a multiple of 10), BENCH_DELAYS_MS (one-way delays, default "0.25,1"),
 BENCH_COLD_RUNS (default 7), BENCH_PYTHONS (interpreters for the cold start, default this one;
-`make bench` passes the Lambda Pythons found), BENCH_RTT_CALLS (default 200), BENCH_MARKDOWN
-(default .tmp/bench.md).
+`make bench` passes the Lambda Pythons found), BENCH_RTT_CALLS (default 200),
+BENCH_IDLE_NOTIFICATIONS (the idle-gaps run: notifications one every 2 x its NFS_TIMEOUT_MS,
+default 10), BENCH_MARKDOWN (default .tmp/bench.md).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from tests.bench.report import (
     DEFAULT_ONE_WAY_MS,
     MODES,
     ColdStart,
+    IdleGaps,
     ModeResult,
     Scenario,
     markdown_header,
@@ -57,6 +59,7 @@ SUFFIX = "-sidecar.json"
 TIMEOUT_MS = 5000
 SETTLE_S = 0.2  # the function's last REMOVE is not waited for: let it reach the counter
 COUNTED_PASS = 50  # sidecars per mode counted on loopback (where the timings go direct)
+IDLE_TIMEOUT_MS = 1500  # the idle-gaps run: one notification every 2 x this
 
 # Runs invocations of one mode for some files: [(duration_s, records), ...] per invocation.
 Runner = Callable[[list[str], int], list[tuple[float, int]]]
@@ -122,13 +125,15 @@ class Modes:
         return sum(h.reconnects for h in self.handlers)
 
 
-def handler_for(server: NfsServer, nfs_port: int, mount_port: int) -> Handler:
+def handler_for(
+    server: NfsServer, nfs_port: int, mount_port: int, timeout_ms: int = TIMEOUT_MS
+) -> Handler:
     config = Config(
         server.host,
         server.open.path,
         nfs_port=nfs_port,
         mount_port=mount_port,
-        timeout_ms=TIMEOUT_MS,
+        timeout_ms=timeout_ms,
         suffix=SUFFIX,
     )
     return Handler(config)
@@ -340,6 +345,28 @@ def delayed(
     )
 
 
+def idle_gaps(server: NfsServer, export: Path, notifications: int) -> IdleGaps:
+    """A warm environment through the counting proxy, one notification every 2 x NFS_TIMEOUT_MS:
+    it keeps its mount across the gaps (no MOUNT call, no reconnect)."""
+    gap_s = 2 * IDLE_TIMEOUT_MS / 1000
+    proxy = Proxy(server, 0.0, ["idle"])
+    try:
+        handler = handler_for(server, *proxy.ports["idle"], timeout_ms=IDLE_TIMEOUT_MS)
+        direct(handler, make_files(export, "idle-warm", 1), 950_000)  # mounts
+        proxy.counts()
+        durations = []
+        next_at = time.monotonic()
+        for i, name in enumerate(make_files(export, "idle", notifications)):
+            next_at += gap_s
+            time.sleep(max(0.0, next_at - time.monotonic()))  # idle: the point of this run
+            ((duration, _),) = direct(handler, [name], 960_000 + i)
+            durations.append(duration)
+        calls = proxy.counts()["idle"]
+    finally:
+        proxy.close()
+    return IdleGaps(IDLE_TIMEOUT_MS, gap_s, durations, calls, handler.reconnects)
+
+
 COLD_START = """
 import json, sys, time
 t0 = time.perf_counter()
@@ -421,6 +448,7 @@ def main() -> int:
     runs = int(os.environ.get("BENCH_COLD_RUNS", "7"))
     pythons = os.environ.get("BENCH_PYTHONS", "").split() or [sys.executable]
     rtt_calls = int(os.environ.get("BENCH_RTT_CALLS", "200"))
+    idle_notifications = int(os.environ.get("BENCH_IDLE_NOTIFICATIONS", "10"))
     if block % BATCH or total % block:
         raise SystemExit(f"BENCH_BLOCK must be a multiple of {BATCH} dividing BENCH_MESSAGES")
     started = time.monotonic()
@@ -434,6 +462,7 @@ def main() -> int:
         scenarios = [loopback(server, export, total, block, rtt_calls)]
         for one_way_ms in delays:
             scenarios.append(delayed(server, export, one_way_ms, total, block, rtt_calls))
+        idle = idle_gaps(server, export, idle_notifications)
 
     sha = hashlib.sha256(library.read_bytes()).hexdigest()[:12]
     python = sys.version.split()[0]
@@ -444,9 +473,10 @@ def main() -> int:
             f"sha256 {sha})",
             scenarios,
             cold,
+            idle,
         )
     )
-    markdown = render_markdown(markdown_header(total, python), scenarios, cold)
+    markdown = render_markdown(markdown_header(total, python), scenarios, cold, idle)
     out = Path(os.environ.get("BENCH_MARKDOWN", ROOT / ".tmp" / "bench.md"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown)

@@ -28,6 +28,7 @@ def test_benchmark_reports_every_mode_in_every_scenario(tmp_path: Path) -> None:
             "BENCH_BLOCK": "10",
             "BENCH_COLD_RUNS": "2",
             "BENCH_RTT_CALLS": "20",
+            "BENCH_IDLE_NOTIFICATIONS": "3",
             "BENCH_MARKDOWN": str(markdown),
         },
         capture_output=True,
@@ -90,5 +91,11 @@ def test_benchmark_reports_every_mode_in_every_scenario(tmp_path: Path) -> None:
     assert warm is not None
     assert warm[1] == ", ".join(["loopback 0/0"] + [f"+{d:g} ms 0/0" for d in DEFAULT_ONE_WAY_MS])
     assert all(int(part.split()[-1]) > 0 for part in warm[2].split(", "))
+    # A warm environment idle 2 x NFS_TIMEOUT_MS between notifications keeps its mount.
+    idle = re.search(
+        r"^idle gaps: .*: MOUNT calls per notification ([\d.]+), reconnects (\d+)", out, re.M
+    )
+    assert idle is not None
+    assert (float(idle[1]), int(idle[2])) == (0.0, 0)
 
     assert shape(markdown.read_text()) == shape(stub_markdown(20))

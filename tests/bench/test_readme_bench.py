@@ -10,6 +10,7 @@ from tests.bench.report import (
     DEFAULT_ONE_WAY_MS,
     MODES,
     ColdStart,
+    IdleGaps,
     ModeResult,
     Scenario,
     markdown_header,
@@ -42,7 +43,8 @@ def stub_markdown(total: int) -> str:
         for one_way in (0.0, *DEFAULT_ONE_WAY_MS)
     ]
     cold = [ColdStart("3.12.1", [20.0], [1.0], [2.0], [40.0])]
-    return render_markdown(markdown_header(total, "3.12.1"), scenarios, cold)
+    idle = IdleGaps(1500, 3.0, [0.002] * 10, {"NFS.LOOKUP": 10, "NFS.NULL": 10}, 0)
+    return render_markdown(markdown_header(total, "3.12.1"), scenarios, cold, idle)
 
 
 def test_the_readme_table_is_a_bench_report() -> None:

@@ -145,15 +145,15 @@ def test_sidecars_for_several_files(deployment: Deployment, aws: Any) -> None:
         }
         values = emf.by_name(metrics, ("FunctionName",))
         assert (values["SidecarsWritten"], values["Failed"], values["SkippedOlder"]) == (1, 0, 0)
-        # 0, or 1 when a step outlived this deployment's 500 ms NFS timeout on a loaded machine
-        # and the function rode through on a new connection (its "reconnecting" line says why;
-        # tests/function/test_metrics.py checks the count itself).
-        assert values["Reconnects"] in (0, 1), values
+        # A healthy connection is kept across the gaps between invocations, whatever their
+        # length (tests/function/test_connection.py).
+        assert values["Reconnects"] == 0, values
         assert values["Duration"] == line["duration_ms"] > 0
         # 5 NFS calls for a new sidecar, plus one LOOKUP per folder not yet cached and, for the
-        # first write into a folder, the sweep's READDIRPLUS page (sweep.py).
+        # first write into a folder, the sweep's READDIRPLUS page (sweep.py), and the NULL an
+        # idle connection's first call takes along (rpc_engine.py).
         folders = len(Path(msg.filename).parts) - 1
-        assert 5 <= values["NfsCalls"] <= 5 + folders + 1, (msg.filename, values)
+        assert 5 <= values["NfsCalls"] <= 5 + folders + 1 + 1, (msg.filename, values)
     # LocalStack does not turn these documents into metrics (CloudWatch Logs does on AWS).
     extracted = observe.has_data(
         aws("cloudwatch"), namespace, "SidecarsWritten", {"FunctionName": deployment.function_name}

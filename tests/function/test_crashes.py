@@ -64,8 +64,8 @@ for event in json.loads(sys.argv[4]):
     handler(event)
 # The warm-up's last removal is sent without waiting: see it through the proxy before "ready",
 # or the fault armed next could hit it instead of the write under test.
-from nfs_sidecar.pipeline import drive
-drive(handler._writer.client, handler._writer._remove_orphans())
+from nfs_sidecar.conversation import run
+run(handler._writer._remove_orphans())
 print("ready", flush=True)
 sys.stdin.readline()
 handler(json.loads(sys.argv[5]))

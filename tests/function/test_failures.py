@@ -92,7 +92,7 @@ def test_server_freezing_mid_session_fails_within_the_budget(server: NfsServer, 
     os.kill(pid, signal.SIGSTOP)  # the connection stays up; nothing answers any more
     try:
         started = time.monotonic()
-        with pytest.raises((NfsConnectionError, MountError), match=r"500 ms|budget"):
+        with pytest.raises((NfsConnectionError, MountError), match=r"within (500|1000) ms|budget"):
             handler(sns_event(data, "m-2", "2026-11-24T11:00:00.000Z"), FakeContext(3))
         assert time.monotonic() - started < slack(3)
     finally:

@@ -7,8 +7,19 @@ from datetime import UTC, datetime
 
 import pytest
 
+from nfs_sidecar.document import (
+    MAX_DOCUMENT_WITHOUT_RESULTS_BYTES,
+    MAX_ID_CHARS,
+    MAX_RESULTS_BYTES,
+    MAX_SIDECAR_BYTES,
+    Unrenderable,
+    render,
+    results_size,
+)
 from nfs_sidecar.message import (
     MAX_MESSAGE_BYTES,
+    MAX_NAME_BYTES,
+    MAX_PATH_BYTES,
     InvalidMessage,
     from_envelope,
     from_sqs_body,
@@ -16,6 +27,7 @@ from nfs_sidecar.message import (
     parse_message,
     sidecar_location,
 )
+from nfs_sidecar.nfs_client import Attributes, Entry
 from tests.function.helpers import TOPIC, envelope
 
 SUFFIX = "-sidecar.json"
@@ -216,3 +228,126 @@ def test_a_redrive_published_in_the_same_millisecond_is_honoured() -> None:
 def test_unrelated_message_attributes_are_ignored() -> None:
     note = from_envelope(redriven("2026-11-25T08:00:00.000Z", {"team": "genomics"}), SUFFIX)
     assert note.message_id == "new-id"
+
+
+# --- issue 17: whatever a record holds, it is parsed or it is InvalidMessage --------------------
+
+
+def results_message(results_json: str) -> str:
+    return f'{{"filename": "f.txt", "results": {results_json}}}'
+
+
+@pytest.mark.parametrize(
+    ("results_json", "problem"),
+    [
+        # Each failed with another error type before (logged retryable: true).
+        ("1" * 5000, "more than 640 digits"),  # ValueError
+        # RecursionError (past every supported Python's parser limit: 3.13's is above 9,000)
+        ("[" * 100_000 + "]" * 100_000, "nested deeper than the JSON parser allows"),
+        ('"\\ud800"', "lone surrogate"),  # UnicodeEncodeError, after a CREATE and a REMOVE
+        ('{"\\udfff": 1}', "lone surrogate"),
+        # Each was written as it was: the sidecar was not JSON.
+        ("NaN", "NaN is not a JSON number"),
+        ("[Infinity]", "Infinity is not a JSON number"),
+        ("-Infinity", "-Infinity is not a JSON number"),
+        ("1e400", "not finite"),
+        # Each was written, and grew with its nesting: 50 deep, 13.8 MB, pinning its file.
+        ("[" * 65 + "]" * 65, "nests deeper than 64 levels"),
+        ("[" * 49 + "[0" + ",0" * 60_000 + "]" + "]" * 49, r"over the limit of \d+"),
+    ],
+    ids=[
+        "huge-integer",
+        "past-the-parser",
+        "surrogate",
+        "surrogate-key",
+        "nan",
+        "infinity",
+        "minus-infinity",
+        "overflowing-float",
+        "too-deep",
+        "too-large-indented",
+    ],
+)
+def test_results_that_cannot_be_a_bounded_strict_sidecar_are_invalid(
+    results_json: str, problem: str
+) -> None:
+    with pytest.raises(InvalidMessage, match=problem):
+        parse_message(results_message(results_json), SUFFIX)
+
+
+@pytest.mark.parametrize(
+    "results_json",
+    [
+        "9" * 640,
+        "-" + "9" * 640,
+        "[" * 64 + "]" * 64,
+        "1e308",
+        "-0",
+        "[1.5e-320]",
+        '"\\ud83d\\ude00"',
+    ],
+)
+def test_results_at_the_limits_are_accepted(results_json: str) -> None:
+    assert parse_message(results_message(results_json), SUFFIX)[1] == json.loads(results_json)
+
+
+@pytest.mark.parametrize(
+    ("published", "problem"),
+    [
+        ("0001-01-01T00:00:00+01:00", "out of range in UTC"),  # OverflowError before
+        ("9999-12-31T23:59:59-00:01", "out of range in UTC"),
+        ("2026-11-24T10:00:00Z\x00junk", "not ISO 8601"),
+    ],
+)
+def test_times_out_of_range_in_utc_are_invalid(published: str, problem: str) -> None:
+    with pytest.raises(InvalidMessage, match=problem):
+        from_envelope({**envelope("f.txt"), "Timestamp": published}, SUFFIX)
+    attributes = {ORIGINAL_PUBLISHED: published, ORIGINAL_ID: "x"}
+    with pytest.raises(InvalidMessage, match=f"'{ORIGINAL_PUBLISHED}' .*{problem}"):
+        from_envelope(redriven("2026-11-25T08:00:00.000Z", attributes), SUFFIX)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"MessageId": "\ud800"}, "MessageId is not valid Unicode"),
+        ({"MessageId": "m" * 1025}, "MessageId is longer than 1024"),
+        ({"TopicArn": "arn:\udcff"}, "TopicArn is not valid Unicode"),
+        ({"TopicArn": "a" * 1025}, "TopicArn is longer than 1024"),
+    ],
+)
+def test_ids_the_sidecar_cannot_hold_are_invalid(change: dict[str, object], problem: str) -> None:
+    with pytest.raises(InvalidMessage, match=problem):
+        from_envelope({**envelope("f.txt"), **change}, SUFFIX)
+
+
+@pytest.mark.parametrize("odd", ["[" * 100_000 + "]" * 100_000, "1" * 5000, "NaN"])
+def test_an_sqs_body_the_parser_refuses_is_invalid(odd: str) -> None:
+    # RecursionError and ValueError before.
+    with pytest.raises(InvalidMessage, match="not an SNS envelope"):
+        from_sqs_body('{"MessageId": "m", "x": ' + odd + "}", SUFFIX)
+
+
+def test_the_largest_sidecar_a_message_can_produce_is_within_the_cap() -> None:
+    """Every field at its limit, each character the longest escaped (a control character is 6
+    bytes), the results taking exactly the bytes allowed: the document is at most the cap."""
+    part = "\x01" * MAX_NAME_BYTES
+    filename = "/".join([part] * 15 + ["\x01" * 200])
+    assert len(filename.encode()) <= MAX_PATH_BYTES
+    longest = envelope(filename, "\x01" * MAX_ID_CHARS)
+    longest["TopicArn"] = "\x01" * MAX_ID_CHARS
+    note = from_envelope(longest, SUFFIX)
+    results = "x" * (MAX_RESULTS_BYTES - 2)
+    assert results_size(results) == MAX_RESULTS_BYTES
+    with pytest.raises(Unrenderable, match="over the limit"):
+        results_size(results + "x")
+    biggest = Attributes(1, 0o644, 0, 0, 2**64 - 1, 2**64 - 1, 0, 253_402_300_799 * 10**9, 1000)
+    without = render(note._replace(results=None), Entry(b"", biggest))
+    assert len(without) - len("null") <= MAX_DOCUMENT_WITHOUT_RESULTS_BYTES
+    assert len(render(note._replace(results=results), Entry(b"", biggest))) <= MAX_SIDECAR_BYTES
+
+
+def test_a_sidecar_is_strict_json() -> None:
+    note = from_envelope(envelope("f.txt"), SUFFIX)._replace(results=[float("nan")])
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        render(note, Entry(b"", Attributes(1, 0o644, 0, 0, 0, 0, 0, 0, 0)))

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from nfs_sidecar.conversation import run
 from nfs_sidecar.handler import Handler
 from nfs_sidecar.nfs3_xdr import NOT_SYNC
 from nfs_sidecar.nfs_client import Attributes, Entry, NfsClient
 from nfs_sidecar.nfs_errors import NfsStatusError
-from nfs_sidecar.pipeline import drive
 from nfs_sidecar.sweep import (
     LOCK,
     PAGE_BYTES,
@@ -185,8 +185,8 @@ def test_the_guarded_setattr_lets_one_taker_of_a_stale_lock_win(
     os.utime(lock, (time.time() - 600, time.time() - 600))
     dir_fh = lookup(client, client.root, folder.name).fh
     seen = lookup(client, dir_fh, lock.name)  # two writers saw the same stale lock
-    assert drive(client, take_over(client, seen)) is True  # the first takes it
-    assert drive(client, take_over(client, seen)) is False  # the second's guard: no match
+    assert run(take_over(client, seen)) is True  # the first takes it
+    assert run(take_over(client, seen)) is False  # the second's guard: no match
     with pytest.raises(NfsStatusError) as failed:
         client.call(client.touch_if_unchanged(seen.fh, seen.attributes.ctime_ns))  # type: ignore[union-attr]
     assert failed.value.status == NOT_SYNC

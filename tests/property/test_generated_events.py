@@ -2,7 +2,10 @@
 
 SNS and SQS events with odd JSON, odd names, odd attributes and odd timestamps: each must end in
 a sidecar inside the export, a skip, or one of the function's own named errors - never another
-exception, a hang, or a path outside the export. Most examples run against the validation and the
+exception, a hang, or a path outside the export. The odd JSON includes what found issue 17's
+defects (huge integers, NaN, deep nesting, lone surrogates in results, times that overflow in UTC):
+a record that is refused is InvalidMessage, and one that is accepted renders a strict JSON sidecar
+within MAX_SIDECAR_BYTES. Most examples run against the validation and the
 handler's dispatch with the NFS part stubbed; a sample runs against the real server.
 """
 
@@ -21,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nfs_sidecar.config import Config
+from nfs_sidecar.document import MAX_RESULTS_DEPTH, MAX_SIDECAR_BYTES, render
 from nfs_sidecar.handler import Handler, RecordsFailed, UnsupportedEvent
 from nfs_sidecar.message import (
     ORIGINAL_MESSAGE_ID_ATTR,
@@ -28,6 +32,7 @@ from nfs_sidecar.message import (
     InvalidMessage,
     Notification,
 )
+from nfs_sidecar.nfs_client import Attributes, Entry
 from nfs_sidecar.nfs_errors import NfsStatusError
 from nfs_sidecar.sidecar import FileNotFoundOnExport, NotARegularFile, Outcome
 from tests.bundled_libnfs import load_bundled_libnfs
@@ -39,7 +44,13 @@ OWN_ERRORS = (InvalidMessage, UnsupportedEvent, RecordsFailed)
 COUNTS = {"pure": 0, "server": 0}
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()  # NaN and Infinity too: json.dumps writes them as such
+    | st.integers(10**630, 10**660)  # around the digit limit
+    | st.text(max_size=20)
+    | st.integers(0xD800, 0xDFFF).map(lambda c: f"a{chr(c)}b"),  # a lone surrogate
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
@@ -85,6 +96,10 @@ timestamps = (
     | st.sampled_from(
         ["", "yesterday", "2026-13-01T00:00:00Z", "2026-11-24", "0000-00-00T00:00:00Z"]
     )
+    # In range as written, out of range in UTC (OverflowError before issue 17); a NUL.
+    | st.sampled_from(
+        ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-00:01", "2026-11-24T10:00Z\x00"]
+    )
     | st.text(max_size=30)
     | odd
 )
@@ -103,11 +118,28 @@ attributes = (
 )
 
 
+def deep(depth: int) -> str:
+    return "[" * depth + "0" + "]" * depth
+
+
+# Results as JSON text, as a publisher may send it but json.dumps would not write it.
+raw_results = st.one_of(
+    st.integers(1, 6000).map(lambda n: "9" * n),
+    st.sampled_from(["NaN", "-Infinity", "1e400", '"\\ud800"', '{"\\udc00": [1]}']),
+    st.integers(MAX_RESULTS_DEPTH - 2, MAX_RESULTS_DEPTH + 2).map(deep),
+    st.integers(0, 60_000).map(deep),  # up to past the parser's own limit
+    st.integers(1, 60_000).map(lambda n: "[" * 49 + "[0" + ",0" * n + "]" * 50),
+)
+
+
 @st.composite
 def messages(draw: st.DrawFn) -> Any:
-    kind = draw(st.sampled_from(["good", "good", "good", "extra", "missing", "text", "odd"]))
+    kinds = ["good", "good", "good", "extra", "missing", "text", "odd", "raw"]
+    kind = draw(st.sampled_from(kinds))
     if kind == "text":
         return draw(st.text(max_size=60))
+    if kind == "raw":
+        return f'{{"filename": "a/b.txt", "results": {draw(raw_results)}}}'
     if kind == "odd":
         return draw(odd)
     body: dict[str, Any] = {"filename": draw(filenames), "results": draw(json_values)}
@@ -172,6 +204,8 @@ class StubbedHandler(Handler):
         for note in notes:
             assert_inside_the_export(note.filename)
             assert note.published.tzinfo is not None
+            # Accepted: its sidecar renders, strict JSON, within the cap (issue 17).
+            assert len(render(note, ENTRY)) <= MAX_SIDECAR_BYTES
         return [Outcome(note.filename + SUFFIX, True, "link") for note in notes]
 
 
@@ -182,6 +216,7 @@ def assert_inside_the_export(filename: str) -> None:
     assert posixpath.normpath(posixpath.join("/export", filename)).startswith("/export/")
 
 
+ENTRY = Entry(b"fh", Attributes(1, 0o644, 0, 0, 2**64 - 1, 7, 0, 1_700_000_000 * 10**9, 0))
 STUB = StubbedHandler(Config(server="127.0.0.1", export="/export"))
 
 

@@ -53,6 +53,8 @@ def text_values(env: str) -> list[str]:
         )
     if env == "SIDECAR_SUFFIX":
         return ["", "x" * 64, "x" * 65] + [v for c in CHARS for v in (f"-{c}.json", c)]
+    if env == "SIDECAR_NAMING":
+        return ["stem", "full_name", "", "STEM", "full name", "full_name ", "extension"]
     if env == "METRICS_NAMESPACE":
         fixed = ["AWS/x", "AWS/", "aws/x", "AWS", "xAWS/", "N" * 255, "N" * 256, ""]
         return fixed + [v for c in CHARS for v in (f"N{c}", f"{c}N")]
@@ -148,6 +150,7 @@ def test_every_environment_setting_is_validated_exactly_as_the_function_does(
 ) -> None:
     mapping = environment_variables()
     function_names = {*config.NUMBERS, "NFS_SERVER", "NFS_EXPORT", "SIDECAR_SUFFIX"}
+    function_names.add("SIDECAR_NAMING")
     function_names.add("METRICS_NAMESPACE")
     assert set(mapping) <= function_names, (
         f"main.tf sets variables the function does not read: {set(mapping) - function_names}"

@@ -1,0 +1,129 @@
+"""Mutants of the write protocol: each breaks one of its rules. The simulation must catch each.
+
+A mutant is a SidecarWriter subclass (and, for the sweep, a patched module function); applying
+one never changes the protocol's own code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from nfs_sidecar import sweep
+from nfs_sidecar.conversation import Conversation, call
+from nfs_sidecar.message import Notification
+from nfs_sidecar.sidecar import VIA_LINK, VIA_RENAME, SidecarWriter, _Write, order_key_of
+
+
+class NoLock(SidecarWriter):
+    """Replaces a sidecar without taking its lock."""
+
+    def _lock(self, w: _Write, lock_name: str, wait_s: float) -> Conversation[None]:
+        return
+        yield
+
+
+class RenameNotLink(SidecarWriter):
+    """Publishes a new sidecar by RENAME (which replaces) instead of LINK (which never does)."""
+
+    def _publish(
+        self, note: Notification, w: _Write, sidecar_name: str, lock_wait_s: float
+    ) -> Conversation[str | None]:
+        current = yield from self._read(w.dir_fh, sidecar_name, sidecar_name)
+        if current is not None:
+            return (yield from super()._publish(note, w, sidecar_name, lock_wait_s))
+        yield from call(self.client.rename(w.dir_fh, w.tmp_name, w.dir_fh, sidecar_name))
+        w.made.remove(w.tmp_name)
+        return VIA_RENAME
+
+
+class NoComparison(SidecarWriter):
+    """Replaces the current sidecar without reading which notification it is for."""
+
+    def _publish(
+        self, note: Notification, w: _Write, sidecar_name: str, lock_wait_s: float
+    ) -> Conversation[str | None]:
+        if (yield from self._link(w.tmp, w.dir_fh, sidecar_name)):  # type: ignore[arg-type]
+            return VIA_LINK
+        yield from self._lock(w, f".{sidecar_name}.lock", lock_wait_s)
+        yield from call(self.client.rename(w.dir_fh, w.tmp_name, w.dir_fh, sidecar_name))
+        w.made.remove(w.tmp_name)
+        return VIA_RENAME
+
+
+class TieBreakReversed(SidecarWriter):
+    """Breaks a tie of publish times by message id the other way round, on the lock path only
+    (a batch still sorts its notifications the right way)."""
+
+    def _publish(
+        self, note: Notification, w: _Write, sidecar_name: str, lock_wait_s: float
+    ) -> Conversation[str | None]:
+        if (yield from self._link(w.tmp, w.dir_fh, sidecar_name)):  # type: ignore[arg-type]
+            return VIA_LINK
+        yield from self._lock(w, f".{sidecar_name}.lock", lock_wait_s)
+        current = yield from self._read(w.dir_fh, sidecar_name, sidecar_name)
+        if current is not None:
+            key = order_key_of(current, note, sidecar_name)
+            mine = note.order_key
+            if key[0] > mine[0] or (key[0] == mine[0] and key[1] < mine[1]):
+                return None
+        yield from call(self.client.rename(w.dir_fh, w.tmp_name, w.dir_fh, sidecar_name))
+        w.made.remove(w.tmp_name)
+        return VIA_RENAME
+
+
+class NameAlone(SidecarWriter):
+    """Recognises its own orphaned lock by its name (and age) alone, not as the same file."""
+
+    def _still_mine(self, dir_fh: bytes, name: str, lock: object) -> Conversation[bool]:
+        return self.clock() - lock.taken < self.lock_stale_ns / 2e9  # type: ignore[attr-defined]
+        yield
+
+
+class FunctionClock(SidecarWriter):
+    """Judges a lock's age by the function's own clock, not the server's."""
+
+    def _server_clock(self, reference: object) -> object:
+        return self.wall_ns
+
+
+class NoFolderCheck(SidecarWriter):
+    """Trusts a cached folder handle without checking it (a folder replaced by rename)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.folders.check = lambda folder: []  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def sweep_ignoring_age() -> Iterator[None]:
+    """The sweep removes leftovers whatever their age (a live writer's too)."""
+    original = sweep.is_stale
+    sweep.is_stale = lambda *_: True  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sweep.is_stale = original
+
+
+MUTANTS: dict[str, tuple[type[SidecarWriter], object]] = {
+    "replacement without the lock": (NoLock, None),
+    "new sidecar published by RENAME instead of LINK": (RenameNotLink, None),
+    "comparison with the current sidecar skipped": (NoComparison, None),
+    "message-id tie-break reversed on one path": (TieBreakReversed, None),
+    "own names recognised by name alone": (NameAlone, None),
+    "lock age by the function's clock": (FunctionClock, None),
+    "no check of cached folders": (NoFolderCheck, None),
+    "a sweep that ignores age": (SidecarWriter, sweep_ignoring_age),
+}
+
+
+@contextlib.contextmanager
+def applied(name: str | None) -> Iterator[type[SidecarWriter]]:
+    """The writer class of the mutant ``name`` (None: the protocol as it is), patches applied."""
+    if name is None:
+        yield SidecarWriter
+        return
+    writer_class, patch = MUTANTS[name]
+    with patch() if patch else contextlib.nullcontext():  # type: ignore[operator]
+        yield writer_class
