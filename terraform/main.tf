@@ -275,8 +275,8 @@ resource "aws_lambda_event_source_mapping" "this" {
 # A warning, not an error: the function still works, one record per invocation.
 check "sqs_time_budget" {
   assert {
-    condition     = !local.sqs || var.timeout * 1000 > 2 * coalesce(var.nfs_timeout_ms, 5000) + 200
-    error_message = "With sqs delivery the function starts a batch (all its records together) only while it has twice nfs_timeout_ms (default 5000) left: timeout (${var.timeout} s) leaves room for the first record of each batch only. Raise timeout or lower nfs_timeout_ms."
+    condition     = !local.sqs || var.timeout * 1000 > 3 * coalesce(var.nfs_timeout_ms, 5000) + 200
+    error_message = "With sqs delivery the function starts a batch (all its records together) only while it has three times nfs_timeout_ms (default 5000) left (one call into its timeout, then a mount afresh, bounded by twice): timeout (${var.timeout} s) leaves room for the first record of each batch only. Raise timeout or lower nfs_timeout_ms."
   }
 }
 

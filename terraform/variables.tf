@@ -247,7 +247,7 @@ variable "nfs_mount_port" {
 }
 
 variable "nfs_timeout_ms" {
-  description = "Timeout of each NFS operation in milliseconds (NFS_TIMEOUT_MS), 100-120000. Null: the function's default (5000). In `sqs` delivery a record is only started while the invocation has twice this left."
+  description = "Timeout of each NFS operation in milliseconds (NFS_TIMEOUT_MS), 100-120000. Null: the function's default (5000). In `sqs` delivery a record is only started while the invocation has three times this left (a call into its timeout, then a new mount bounded by twice this)."
   type        = number
   default     = null
 

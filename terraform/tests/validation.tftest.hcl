@@ -446,6 +446,17 @@ run "sqs_timeout_too_short_for_the_nfs_timeout" {
   expect_failures = [check.sqs_time_budget]
 }
 
+# A batch needs a call into its timeout and then a mount afresh (bounded by twice the timeout).
+run "sqs_timeout_under_three_nfs_timeouts" {
+  command = plan
+  variables {
+    delivery       = "sqs"
+    timeout        = 15
+    nfs_timeout_ms = 5000
+  }
+  expect_failures = [check.sqs_time_budget]
+}
+
 run "sqs_timeout_covers_the_nfs_timeout" {
   command = plan
   variables {
