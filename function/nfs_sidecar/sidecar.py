@@ -173,6 +173,7 @@ class FolderCache:
         self.client = client
         self._handles: dict[str, bytes] = {"": client.root}
         self._looking_up: dict[str, Pending] = {}
+        self._checking: dict[str, Pending] = {}  # check LOOKUPs in flight, by folder
 
     def __contains__(self, folder: str) -> bool:
         return folder in self._handles
@@ -204,14 +205,18 @@ class FolderCache:
         return entry.fh
 
     def check(self, folder: str) -> list[tuple[str, bytes, Pending]]:
-        """Sends a LOOKUP of each cached folder on the path (none for the export's root)."""
+        """Sends a LOOKUP of each cached folder on the path (none for the export's root). Writers
+        in one batch share the checks of the folders they have in common."""
+        if len(self._checking) >= MAX_CACHED_FOLDERS:
+            self._checking = {}
         checks = []
         parent = ""
         for part in folder.split("/") if folder else []:
             path = posixpath.join(parent, part)
-            checks.append(
-                (path, self._handles[path], self.client.lookup(self._handles[parent], part))
-            )
+            lookup = self._checking.get(path)
+            if lookup is None or lookup.done:  # done: an earlier write's, not this round trip's
+                lookup = self._checking[path] = self.client.lookup(self._handles[parent], part)
+            checks.append((path, self._handles[path], lookup))
             parent = path
         return checks
 
