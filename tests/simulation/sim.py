@@ -45,6 +45,7 @@ from nfs_sidecar.sweep import leftover_kind
 from .model import Inode, Server, Status
 
 SUFFIX = "-sidecar.json"
+FOLDERS = ("", "d", "d/e")
 SERVER_FAULTS = ("jukebox", "nospc", "not_sync")  # drawn elsewhere than _faults
 # How far time moves in a step where it may: mostly a little, or up to the next timer (a reply
 # that does not come: a timeout; a writer's sleep ends), or an idle spell.
@@ -313,10 +314,11 @@ class Simulation:
         c, server = self.choose, self.server
         root = server.root
         d = server.make(root, "d", NF3DIR)
-        files = ["x.bin", "d/x.bin", "d/y.bin"]
+        files = ["x.bin", "d/x.bin", "d/y.bin", "d/e/z.bin"]
         server.make(root, "x.bin", NF3REG, b"x")
         server.make(d, "x.bin", NF3REG, b"dx")
         server.make(d, "y.bin", NF3REG, b"dy")
+        server.make(server.make(d, "e", NF3DIR), "z.bin", NF3REG, b"dez")
         if self.may("collision") and c.chance(300):  # two files, one sidecar name (seed's naming)
             server.make(d, "y.csv", NF3REG, b"dycsv")
             files.append("d/y.csv")
@@ -326,7 +328,7 @@ class Simulation:
             server.make(d, ".x" + SUFFIX + ".lock", NF3DIR)
         if self.may("odd_names") and c.chance(100):  # a name no server should list: '/' in it
             server.make(d, "../.x" + SUFFIX + ".lock", NF3REG)
-        for path in ("", "d"):
+        for path in FOLDERS:
             self.folder_history[path] = [(0.0, server.path(path).fileid)]  # type: ignore[union-attr]
         self.files = files
         skews = [0.0, 0.0, -5.0 * LOCK_STALE_S, 5.0 * LOCK_STALE_S] if self.may("skew") else [0.0]
@@ -605,9 +607,12 @@ class Simulation:
         for name, fileid in list(old.entries.items()):  # type: ignore[union-attr]
             if name.endswith(".bin") or name.endswith(".csv"):
                 server.make(new, name, NF3REG, server.inodes[fileid].data + b"'")
+        sub = server.make(new, "e", NF3DIR)
+        server.make(sub, "z.bin", NF3REG, b"new dez")
         server.move(root, "d", root, f"d.old{self.steps}")
         server.move(root, "d.new", root, "d")
         self.folder_history["d"].append((self.now, new.fileid))
+        self.folder_history["d/e"].append((self.now, sub.fileid))
         self.trace("user: mv d d.old; mv d.new d")
 
     def _replace_file(self) -> None:
@@ -748,7 +753,7 @@ class Simulation:
         self.now += LOCK_STALE_S + 1
         warm = [e for e in self.envs if not e.dead and e.handler is not None]
         fresh = []
-        for folder_path in ("", "d"):
+        for folder_path in FOLDERS:
             folder = self.server.path(folder_path)
             name = f"z{len(self.files)}.bin"
             self.server.make(folder, name, NF3REG, b"z")  # type: ignore[arg-type]
@@ -765,7 +770,7 @@ class Simulation:
                         "liveness",
                         f"{env.name} failed a fresh write once all was quiet: {outcome!r}",
                     )
-        for folder_path in ("", "d"):
+        for folder_path in FOLDERS:
             folder = self.server.path(folder_path)
             for name, fileid in folder.entries.items():  # type: ignore[union-attr]
                 if self.server.inodes[fileid].owner == USER:
