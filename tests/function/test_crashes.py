@@ -41,10 +41,12 @@ STALE_S = 5  # the later writers' lock_stale_seconds
 PATHS = {path: calls[1:] for path, calls in PROTOCOL_CALLS.items()}
 WHAT = {
     ("new", "CREATE#1"): "CREATE tmp",
+    ("new", "LOOKUP#2"): "LOOKUP folder",
     ("new", "REMOVE#1"): "REMOVE tmp",
     ("replace", "CREATE#1"): "CREATE tmp",
+    ("replace", "LOOKUP#2"): "LOOKUP folder",
     ("replace", "CREATE#2"): "CREATE lock",
-    ("replace", "LOOKUP#2"): "LOOKUP sidecar",
+    ("replace", "LOOKUP#3"): "LOOKUP sidecar",
     ("replace", "REMOVE#1"): "REMOVE lock",
 }
 WHEN = {"before": "hook_swallow", "after": "hook_on_reply"}
