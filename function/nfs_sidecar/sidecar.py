@@ -178,6 +178,13 @@ class FolderCache:
     def __contains__(self, folder: str) -> bool:
         return folder in self._handles
 
+    def checkable(self, folder: str) -> bool:
+        """Whether the folder and every folder above it are cached (``check`` looks up each).
+        Not so after the cache started afresh while the folder was looked up, or a folder
+        above it was forgotten meanwhile by another write of the batch."""
+        parts = folder.split("/") if folder else []
+        return all("/".join(parts[:i]) in self._handles for i in range(1, len(parts) + 1))
+
     def resolve(self, folder: str) -> Conversation[bytes]:
         handle = self._handles.get(folder)
         if handle is not None:
@@ -351,7 +358,9 @@ class SidecarWriter:
         self, note: Notification, folder: str, name: str, sidecar_name: str, lock_wait_s: float
     ) -> Conversation[str | None]:
         client = self.client
-        cached = folder in self.folders
+        cached = self.folders.checkable(folder)
+        if not cached:
+            self.folders.forget(folder)  # a handle that cannot be checked is looked up afresh
         dir_fh = yield from self.folders.resolve(folder)
         w = _Write(folder, dir_fh, f".{sidecar_name}.{self.token()}.tmp")
         file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, w.tmp_name)

@@ -283,3 +283,16 @@ def test_the_lock_wait_is_half_the_time_left(export: Path, nfs_server: NfsServer
     assert 1.5 <= waited < slack(1.5)  # half of the 3 s left, not the 10 s cap
     assert read_sidecar(export / "f-sidecar.json")["results"] == "first"
     (export / ".f-sidecar.json.lock").unlink()
+
+
+def test_a_full_folder_cache_starts_afresh_and_keeps_writing(
+    export: Path, handler: Handler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder cache is bounded: once full it starts afresh. A folder cached then must still
+    have its whole path cached, since a write into a cached folder checks every folder on it."""
+    monkeypatch.setattr("nfs_sidecar.sidecar.MAX_CACHED_FOLDERS", 2)
+    for name in ("a/b/x.bin", "a/b/y.bin", "c/z.bin", "a/b/w.bin"):
+        make_file(export / name)
+        handler(sns_event(f"{export.name}/{name}", f"m-{name}"))
+        assert (export / name.replace(".bin", "-sidecar.json")).exists()
+    assert leftovers(export) == []
