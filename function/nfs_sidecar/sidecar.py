@@ -587,15 +587,19 @@ class SidecarWriter:
                     self.orphans.append(orphan)
         for orphan in list(self.orphans):
             self.orphans.remove(orphan)
-            # A folder gone or replaced holds nothing of ours any more.
-            with contextlib.suppress(FileNotFoundOnExport, NotARegularFile, NfsStatusError):
-                dir_fh = yield from self.folders.resolve(orphan.folder)
-                # A temp name is unique: ours whatever it holds. A lock only while it is the
-                # very file this writer held.
-                if orphan.lock is None or (
-                    yield from self._still_mine(dir_fh, orphan.name, orphan.lock)
-                ):
-                    yield from self._remove(dir_fh, [orphan.name])
+            try:
+                # A folder gone or replaced holds nothing of ours any more.
+                with contextlib.suppress(FileNotFoundOnExport, NotARegularFile, NfsStatusError):
+                    dir_fh = yield from self.folders.resolve(orphan.folder)
+                    # A temp name is unique: ours whatever it holds. A lock only while it is the
+                    # very file this writer held.
+                    if orphan.lock is None or (
+                        yield from self._still_mine(dir_fh, orphan.name, orphan.lock)
+                    ):
+                        yield from self._remove(dir_fh, [orphan.name])
+            except NfsConnectionError:
+                self.orphans.append(orphan)  # tried again over the next connection
+                raise
 
     def _still_mine(self, dir_fh: bytes, name: str, lock: Held) -> Conversation[bool]:
         """Whether ``name`` is still the lock this writer held: the same file, unchanged since

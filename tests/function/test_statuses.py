@@ -166,6 +166,27 @@ def test_concurrent_writers_without_hard_links_keep_the_newest(
     race_writers(folder, [handler_for(nfs_server, **config) for _ in range(4)], per_writer=8)
 
 
+def test_an_orphaned_lock_whose_removal_meets_a_broken_connection_is_removed_on_the_next(
+    folder: Path, handler: Handler, proxy: FaultProxy
+) -> None:
+    name = f"{folder.name}/f.bin"
+    lock = folder / ".f-sidecar.json.lock"
+    handler(sns_event(name, "m-1", "2026-11-24T10:00:00Z", results="first"), FakeContext(5))
+    assert leftovers(folder) == []  # the temp name's removal has landed
+    # The replacement is published, but its lock's removal fails: an orphan of this writer's.
+    proxy.arm(Fault("NFS.REMOVE", "status", status=IO))
+    handler(sns_event(name, "m-2", "2026-11-24T11:00:00Z", results="second"), FakeContext(5))
+    assert leftovers(folder, settle_s=0) == [lock.name]
+    # The next write first checks that the lock is still the one it held (a LOOKUP): the
+    # connection breaks there. The orphan is kept and removed over the new connection.
+    proxy.arm(Fault("NFS.LOOKUP", "drop_before"))
+    handler(sns_event(name, "m-3", "2026-11-24T12:00:00Z", results="third"), FakeContext(5))
+    assert proxy.applied == [("NFS.LOOKUP", 1, "drop_before")]
+    assert handler.reconnects == 1
+    assert results(folder) == "third"
+    assert leftovers(folder) == []
+
+
 def test_a_stale_handle_is_looked_up_afresh(
     folder: Path, handler: Handler, proxy: FaultProxy
 ) -> None:
