@@ -238,6 +238,34 @@ def test_a_folder_replaced_by_rename_gets_the_sidecar_of_its_new_file(
     assert leftovers(folder) == []
 
 
+@pytest.mark.parametrize("old_has_it", [True, False], ids=["old has sub", "old has no sub"])
+def test_a_new_subfolder_of_a_folder_replaced_by_rename_gets_its_sidecar(
+    nfs_server: NfsServer, folder: Path, old_has_it: bool
+) -> None:
+    """d is cached, d/sub never was: d/sub is looked up from d's cached handle, which must be
+    checked too (else the sidecar lands in d.old/sub, or the file is "not found")."""
+    d, new, old = folder / "d", folder / "d.new", folder / "d.old"
+    d.mkdir()
+    (d / "x.bin").write_bytes(b"old")
+    if old_has_it:
+        (d / "sub").mkdir()
+        (d / "sub" / "y.bin").write_bytes(b"old")
+    (new / "sub").mkdir(parents=True)
+    (new / "sub" / "y.bin").write_bytes(b"the new y.bin")
+    handler = handler_for(nfs_server)
+    try:
+        handler(sns_event(f"{folder.name}/d/x.bin", "m-1", T1), FakeContext(10))  # d cached
+        d.rename(old)
+        new.rename(d)
+        error = outcome(handler, sns_event(f"{folder.name}/d/sub/y.bin", "m-2", T2))
+    finally:
+        handler.disconnect()
+    assert not (old / "sub" / "y-sidecar.json").exists(), "the sidecar went into d.old/sub"
+    assert error is None, repr(error)
+    assert sidecar(d / "sub" / "y-sidecar.json")["size"] == len(b"the new y.bin")
+    assert leftovers(folder) == []
+
+
 # (e) ---------------------------------------------------------------------------------------
 
 
