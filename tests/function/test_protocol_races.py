@@ -126,10 +126,10 @@ def test_a_lock_the_sweep_took_over_is_not_removed_again_once_another_writers(
         time.sleep(0.2)  # a removal sent without waiting would have landed by now
         assert lock.exists(), "another writer's live lock was removed"
         assert lock.stat().st_ino == inode
+        lock.unlink()  # B is done
+        assert leftovers(folder) == []  # (before the connection closes: removals in flight)
     finally:
         handler.disconnect()
-    lock.unlink()  # B is done
-    assert leftovers(folder) == []
 
 
 # (b) ---------------------------------------------------------------------------------------
@@ -171,9 +171,9 @@ def test_a_lock_whose_removal_lost_its_reply_is_not_removed_once_another_writers
         lock.unlink()  # B is done
         handler(sns_event(name, "m-3", T3, results="third"), FakeContext(10))
         assert sidecar(folder / "f-sidecar.json")["results"] == "third"
+        assert leftovers(folder) == []
     finally:
         handler.disconnect()
-    assert leftovers(folder) == []
 
 
 # (c) ---------------------------------------------------------------------------------------
@@ -229,13 +229,14 @@ def test_a_folder_replaced_by_rename_gets_the_sidecar_of_its_new_file(
         d.rename(old)  # mv d d.old; mv d.new d: a folder published atomically
         new.rename(d)
         handler(sns_event(f"{folder.name}/d/x.bin", "m-2", T2), FakeContext(10))
+        left = leftovers(folder)
     finally:
         handler.disconnect()
     assert (d / "x-sidecar.json").exists(), "the sidecar did not land in d/"
     written = sidecar(d / "x-sidecar.json")
     assert (written["size"], written["source"]["sns_message_id"]) == (len(b"the new x.bin"), "m-2")
     assert sidecar(old / "x-sidecar.json")["source"]["sns_message_id"] == "m-1"  # untouched
-    assert leftovers(folder) == []
+    assert left == []
 
 
 @pytest.mark.parametrize("old_has_it", [True, False], ids=["old has sub", "old has no sub"])
@@ -258,12 +259,13 @@ def test_a_new_subfolder_of_a_folder_replaced_by_rename_gets_its_sidecar(
         d.rename(old)
         new.rename(d)
         error = outcome(handler, sns_event(f"{folder.name}/d/sub/y.bin", "m-2", T2))
+        left = leftovers(folder)
     finally:
         handler.disconnect()
     assert not (old / "sub" / "y-sidecar.json").exists(), "the sidecar went into d.old/sub"
     assert error is None, repr(error)
     assert sidecar(d / "sub" / "y-sidecar.json")["size"] == len(b"the new y.bin")
-    assert leftovers(folder) == []
+    assert left == []
 
 
 # (e) ---------------------------------------------------------------------------------------
@@ -379,6 +381,7 @@ def test_a_users_file_at_the_sidecar_name_is_left_and_the_notification_fails_in_
     handler = handler_for(nfs_server)
     try:
         error = outcome(handler, sns_event(f"{folder.name}/u.dat", "m-1", results="ours"))
+        left = leftovers(folder)
     finally:
         handler.disconnect()
     assert theirs.read_bytes() == content, "a user's file was replaced"
@@ -387,7 +390,7 @@ def test_a_users_file_at_the_sidecar_name_is_left_and_the_notification_fails_in_
     assert "u-sidecar.json" in str(error)
     failed = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert (failed["outcome"], failed["retryable"]) == ("failed", False)
-    assert leftovers(folder) == []
+    assert left == []
 
 
 # (h) ---------------------------------------------------------------------------------------
@@ -409,12 +412,13 @@ def test_files_sharing_a_sidecar_name_collide_and_nothing_is_replaced(
         error = outcome(
             handler, sns_event(f"{folder.name}/c/a.json", "m-json", f"2026-11-24T{second}Z", "js")
         )
+        left = leftovers(folder)
     finally:
         handler.disconnect()
     assert (c / "a-sidecar.json").read_bytes() == before, "a.csv's sidecar was replaced"
     assert type(error).__name__ == "SidecarCollision", repr(error)
     assert retryable(error) is False  # type: ignore[arg-type]
-    assert leftovers(folder) == []
+    assert left == []
 
 
 def test_files_sharing_a_sidecar_name_in_one_batch_collide(
@@ -433,6 +437,7 @@ def test_files_sharing_a_sidecar_name_in_one_batch_collide(
             ),
             FakeContext(10),
         )
+        left = leftovers(folder)
     finally:
         handler.disconnect()
     lines = {
@@ -448,7 +453,7 @@ def test_files_sharing_a_sidecar_name_in_one_batch_collide(
     assert (failed["error_type"], failed["retryable"]) == ("SidecarCollision", False)
     assert len(result["batchItemFailures"]) == 1  # type: ignore[index]
     assert sidecar(c / "a-sidecar.json")["filename"] == written["file"]
-    assert leftovers(folder) == []
+    assert left == []
 
 
 # (i) ---------------------------------------------------------------------------------------
@@ -502,9 +507,10 @@ def test_a_stale_handle_of_the_exports_root_is_mounted_afresh(
         )
         error = outcome(handler, sns_event(f"{stem}.bin", "m-1", results="after stale"))
         proxy.disarm()
+        assert error is None, repr(error)
+        # The temp name's removal is sent without waiting: give it a moment to land.
+        wait_until(lambda: not list(root.glob(f".{stem}-sidecar.json.*")), "nothing left", 10)
     finally:
         handler.disconnect()
-    assert error is None, repr(error)
     assert mounts.is_set()
     assert sidecar(root / f"{stem}-sidecar.json")["results"] == "after stale"
-    assert not list(root.glob(f".{stem}-sidecar.json.*"))

@@ -213,7 +213,6 @@ def test_a_stale_lock_is_broken(export: Path, nfs_server: NfsServer) -> None:
         assert time.monotonic() < deadline, "the lock did not age"
         time.sleep(0.1)
     handler(sns_event(name, "m-2", "2026-11-24T10:00:01.000Z", results="second"), FakeContext(2))
-    handler.disconnect()
     assert read_sidecar(export / "f-sidecar.json")["results"] == "second"
     assert leftovers(export) == []
 
