@@ -178,18 +178,29 @@ class FolderCache:
     def __contains__(self, folder: str) -> bool:
         return folder in self._handles
 
-    def resolve(self, folder: str) -> Conversation[bytes]:
+    def checkable(self, folder: str) -> bool:
+        """Whether the folder and every folder above it are cached (``check`` looks up each).
+        Not so after the cache started afresh while the folder was looked up, or a folder
+        above it was forgotten meanwhile by another write of the batch."""
+        parts = folder.split("/") if folder else []
+        return all("/".join(parts[:i]) in self._handles for i in range(1, len(parts) + 1))
+
+    def resolve(self, folder: str, along: tuple[Pending, ...] = ()) -> Conversation[bytes]:
+        """The folder's handle, looked up from the deepest cached folder above it. ``along``:
+        calls sent already (checks) that its first LOOKUP's round trip waits for too."""
         handle = self._handles.get(folder)
         if handle is not None:
             return handle
         parent, name = posixpath.split(folder)
-        parent_fh = yield from self.resolve(parent)
+        first = parent in self._handles  # this LOOKUP is the first one sent
+        parent_fh = yield from self.resolve(parent, () if first else along)
         # Writers in one batch that need the same folder share one LOOKUP.
         pending = self._looking_up.get(folder)
         if pending is None:
             pending = self._looking_up[folder] = self.client.lookup(parent_fh, name)
         try:
-            entry: Entry = yield from call(pending)
+            yield (pending, *(along if first else ()))
+            entry: Entry = pending.result()  # type: ignore[assignment]
         except NfsStatusError as exc:
             if exc.status == NOENT:
                 raise FileNotFoundOnExport(f"folder {folder!r} not found in the export") from None
@@ -230,6 +241,14 @@ class FolderCache:
                 raise error
             self.forget(path)
             raise _FolderReplaced(path)
+
+    def cached_part(self, folder: str) -> str:
+        """The longest cached folder the path starts with ("" for the export's root)."""
+        parts = folder.split("/") if folder else []
+        for i in range(len(parts), 0, -1):
+            if (path := "/".join(parts[:i])) in self._handles:
+                return path
+        return ""
 
     def forget(self, folder: str) -> None:
         """Drops a folder and everything under it (after NFS3ERR_STALE or a vanished file)."""
@@ -357,11 +376,30 @@ class SidecarWriter:
         self, note: Notification, folder: str, name: str, sidecar_name: str, lock_wait_s: float
     ) -> Conversation[str | None]:
         client = self.client
-        cached = folder in self.folders
-        dir_fh = yield from self.folders.resolve(folder)
+        cached = self.folders.checkable(folder)
+        checks: list[tuple[str, bytes, Pending]] = []
+        if not cached:
+            self.folders.forget(folder)  # a handle that cannot be checked is looked up afresh
+            # It is looked up from the cached folders above it: those are checked in the round
+            # trip of its first LOOKUP (one of them may have been replaced by rename too).
+            above = self.folders.cached_part(folder)
+            while not self.folders.checkable(above):
+                self.folders.forget(above)
+                above = self.folders.cached_part(folder)
+            checks = self.folders.check(above)
+        try:
+            dir_fh = yield from self.folders.resolve(folder, tuple(p for _, _, p in checks))
+        except FileNotFoundOnExport:
+            if checks:  # not found in a folder replaced since? (_FolderReplaced: afresh)
+                waiting = tuple(pending for _, _, pending in checks if not pending.done)
+                if waiting:  # (answered already: resolve's first round trip waited for them)
+                    yield waiting
+                self.folders.confirm(checks)
+            raise
         w = _Write(folder, dir_fh, f".{sidecar_name}.{self.token()}.tmp")
         file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, w.tmp_name)
-        checks = self.folders.check(folder) if cached else []
+        if cached:
+            checks = self.folders.check(folder)
         try:
             page = self.sweeper.start(folder, dir_fh)  # sweep hook 1: a page rides along
             yield (file_call, tmp_call, *(pending for _, _, pending in checks))
@@ -584,15 +622,19 @@ class SidecarWriter:
                     self.orphans.append(orphan)
         for orphan in list(self.orphans):
             self.orphans.remove(orphan)
-            # A folder gone or replaced holds nothing of ours any more.
-            with contextlib.suppress(FileNotFoundOnExport, NotARegularFile, NfsStatusError):
-                dir_fh = yield from self.folders.resolve(orphan.folder)
-                # A temp name is unique: ours whatever it holds. A lock only while it is the
-                # very file this writer held.
-                if orphan.lock is None or (
-                    yield from self._still_mine(dir_fh, orphan.name, orphan.lock)
-                ):
-                    yield from self._remove(dir_fh, [orphan.name])
+            try:
+                # A folder gone or replaced holds nothing of ours any more.
+                with contextlib.suppress(FileNotFoundOnExport, NotARegularFile, NfsStatusError):
+                    dir_fh = yield from self.folders.resolve(orphan.folder)
+                    # A temp name is unique: ours whatever it holds. A lock only while it is the
+                    # very file this writer held.
+                    if orphan.lock is None or (
+                        yield from self._still_mine(dir_fh, orphan.name, orphan.lock)
+                    ):
+                        yield from self._remove(dir_fh, [orphan.name])
+            except NfsConnectionError:
+                self.orphans.append(orphan)  # tried again over the next connection
+                raise
 
     def _still_mine(self, dir_fh: bytes, name: str, lock: Held) -> Conversation[bool]:
         """Whether ``name`` is still the lock this writer held: the same file, unchanged since

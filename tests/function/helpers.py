@@ -22,16 +22,19 @@ TOPIC = "arn:aws:sns:eu-west-1:123456789012:processing-complete"
 
 
 # The NFS calls of the write protocol's two paths, in order, as procedure#occurrence (the folder's
-# handle already cached): what the fault matrix and the crash tests go through.
+# handle already cached, one level below the export's root): what the fault matrix and the crash
+# tests go through. The cached folder is checked by a LOOKUP of it in the first round trip, sent
+# after the file's LOOKUP and the temp file's CREATE.
 PROTOCOL_CALLS = {
-    "new": ["LOOKUP#1", "CREATE#1", "WRITE#1", "LINK#1", "REMOVE#1"],
+    "new": ["LOOKUP#1", "CREATE#1", "LOOKUP#2", "WRITE#1", "LINK#1", "REMOVE#1"],
     "replace": [
         "LOOKUP#1",  # the file
         "CREATE#1",  # the temp file
+        "LOOKUP#2",  # the cached folder, checked
         "WRITE#1",
         "LINK#1",  # answered NFS3ERR_EXIST: a sidecar is there
         "CREATE#2",  # the lock
-        "LOOKUP#2",  # the current sidecar
+        "LOOKUP#3",  # the current sidecar
         "READ#1",
         "RENAME#1",
         "REMOVE#1",  # the lock

@@ -41,10 +41,12 @@ STALE_S = 5  # the later writers' lock_stale_seconds
 PATHS = {path: calls[1:] for path, calls in PROTOCOL_CALLS.items()}
 WHAT = {
     ("new", "CREATE#1"): "CREATE tmp",
+    ("new", "LOOKUP#2"): "LOOKUP folder",
     ("new", "REMOVE#1"): "REMOVE tmp",
     ("replace", "CREATE#1"): "CREATE tmp",
+    ("replace", "LOOKUP#2"): "LOOKUP folder",
     ("replace", "CREATE#2"): "CREATE lock",
-    ("replace", "LOOKUP#2"): "LOOKUP sidecar",
+    ("replace", "LOOKUP#3"): "LOOKUP sidecar",
     ("replace", "REMOVE#1"): "REMOVE lock",
 }
 WHEN = {"before": "hook_swallow", "after": "hook_on_reply"}
@@ -244,7 +246,13 @@ def test_a_killed_writer_leaves_a_complete_sidecar_or_none(
     assert c.returncode == -signal.SIGKILL
     sidecar, left = expected(path, call, when)
     assert c.sidecar == sidecar  # complete (it parsed), the previous one intact, or absent
-    assert c.left == left
+    if (call, when) == ("LOOKUP#2", "before"):
+        # The folder's check travels in the round trip of the temp file's CREATE, forwarded
+        # just before it: when the proxy closes its connection to the server at the kill (a
+        # reset, with a reply unread), the server may not have read the CREATE yet.
+        assert c.left in (left, [kind for kind in left if kind != "tmp"])
+    else:
+        assert c.left == left
 
 
 @pytest.mark.parametrize(("path", "call", "when"), CELLS)

@@ -11,7 +11,6 @@ written to .tmp/fault-matrix.md.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -27,11 +26,16 @@ from tests.nfs_server import NfsServer
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_MS = 500
+# The lock_stale_seconds of the cell whose lock is left to the stale rule: above the invocation's
+# 4 s budget (no writer outlives it), short enough to wait for (ctimes cannot be set back).
+STALE_S = 5
 PATHS = PROTOCOL_CALLS
 WHAT = {
+    ("new", "LOOKUP#2"): "LOOKUP folder",
     ("new", "REMOVE#1"): "REMOVE tmp",
+    ("replace", "LOOKUP#2"): "LOOKUP folder",
     ("replace", "CREATE#2"): "CREATE lock",
-    ("replace", "LOOKUP#2"): "LOOKUP sidecar",
+    ("replace", "LOOKUP#3"): "LOOKUP sidecar",
     ("replace", "REMOVE#1"): "REMOVE lock",
 }
 FAULTS = {
@@ -43,6 +47,7 @@ FAULTS = {
     "drop before": {"action": "drop_before"},
     "drop after": {"action": "drop_after"},
 }
+LOCK_LEFT = ("replace", "CREATE#2", "drop after")
 CELLS = [(path, call, fault) for path, calls in PATHS.items() for call in calls for fault in FAULTS]
 TABLE: dict[tuple[str, str, str], str] = {}
 
@@ -55,7 +60,7 @@ def expected(path: str, call: str, fault: str) -> str:
         if (path, call) == ("replace", "REMOVE#1"):
             return "written"  # published; the lock is removed before the next write
         return f"failed NFS3ERR_{fault}"
-    if (path, call, fault) == ("replace", "CREATE#2", "drop after"):
+    if (path, call, fault) == LOCK_LEFT:
         # The lock was created but the reply lost: nothing tells this writer it is its own, so
         # it is left to the stale-lock rule and the notification fails, to be retried.
         return "failed SidecarBusy"
@@ -109,7 +114,7 @@ def test_cell(nfs_server: NfsServer, proxy: FaultProxy, path: str, call: str, fa
         nfs_port=proxy.nfs_port,
         mount_port=proxy.mount_port,
         timeout_ms=TIMEOUT_MS,
-        lock_stale_seconds=60,
+        lock_stale_seconds=STALE_S if (path, call, fault) == LOCK_LEFT else 60,
     )
     try:
         handler(sns_event(f"{folder.name}/g.bin", "prime"), FakeContext(10))  # mount, cache
@@ -146,10 +151,15 @@ def test_cell(nfs_server: NfsServer, proxy: FaultProxy, path: str, call: str, fa
             assert results == "new"
         else:
             assert results == ("old" if path == "replace" else None)  # intact, or absent
-        if (path, call, fault) == ("replace", "CREATE#2", "drop after"):
+        if (path, call, fault) == LOCK_LEFT:
             assert left == [".f-sidecar.json.lock"]  # not known to be ours: the stale rule's
+            # Ages are judged on the server's clock by ctime, which cannot be set back: wait
+            # until the lock is older than lock_stale_seconds.
             lock = folder / ".f-sidecar.json.lock"
-            os.utime(lock, (time.time() - 120, time.time() - 120))  # two minutes later
+            deadline = time.monotonic() + 60
+            while time.time() - lock.stat().st_ctime <= STALE_S + 0.5:
+                assert time.monotonic() < deadline, "the lock did not age"
+                time.sleep(0.1)
         elif (path, call) == ("new", "REMOVE#1") and fault not in ("delay 0.2 s", "drop after"):
             # The temp name's removal is sent without waiting for the reply (the sidecar is
             # published): when it fails, the next write removes the name (checked below).

@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from nfs_sidecar.conversation import run
 from nfs_sidecar.handler import Handler
 from nfs_sidecar.message import InvalidMessage
-from nfs_sidecar.sidecar import FileNotFoundOnExport, NotARegularFile, SidecarBusy
+from nfs_sidecar.sidecar import (
+    FileNotFoundOnExport,
+    NotARegularFile,
+    SidecarBusy,
+    SidecarInTheWay,
+)
 from tests.function.helpers import (
     TOPIC,
     FakeContext,
@@ -155,11 +161,21 @@ def test_older_notification_never_replaces_a_newer_one(export: Path, handler: Ha
     assert leftovers(export) == []
 
 
-def test_a_foreign_sidecar_is_replaced(export: Path, handler: Handler) -> None:
+def test_a_foreign_file_at_the_sidecar_name_is_left_and_named(
+    export: Path, handler: Handler, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file at the sidecar's name that is not a sidecar of ours is somebody's data: it is
+    never replaced, and the notification fails at once (not retryable) saying what is in the
+    way. (It used to be replaced without a word: issue 17.)"""
     make_file(export / "f.bin")
-    (export / "f-sidecar.json").write_text("written by hand, not JSON")
-    handler(sns_event(f"{export.name}/f.bin", results="ours"))
-    assert read_sidecar(export / "f-sidecar.json")["results"] == "ours"
+    foreign = b"written by hand, not JSON"
+    (export / "f-sidecar.json").write_bytes(foreign)
+    with pytest.raises(SidecarInTheWay, match=r"f-sidecar\.json is not a sidecar"):
+        handler(sns_event(f"{export.name}/f.bin", results="ours"))
+    assert (export / "f-sidecar.json").read_bytes() == foreign
+    failed = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (failed["error_type"], failed["retryable"]) == ("SidecarInTheWay", False)
+    assert leftovers(export) == []
 
 
 def test_concurrent_writers_keep_the_newest(nfs_server: NfsServer, export: Path) -> None:
@@ -183,14 +199,20 @@ def test_a_held_lock_delays_then_gives_up(export: Path, nfs_server: NfsServer) -
 
 
 def test_a_stale_lock_is_broken(export: Path, nfs_server: NfsServer) -> None:
-    handler = handler_for(nfs_server, lock_stale_seconds=60)
+    stale_s = 3
+    handler = handler_for(nfs_server, lock_stale_seconds=stale_s)
     make_file(export / "f.bin")
     name = f"{export.name}/f.bin"
     handler(sns_event(name, "m-1", "2026-11-24T10:00:00.000Z", results="first"))
     lock = export / ".f-sidecar.json.lock"
     lock.touch()
-    os.utime(lock, (time.time() - 120, time.time() - 120))  # its writer died two minutes ago
-    handler(sns_event(name, "m-2", "2026-11-24T10:00:01.000Z", results="second"))
+    # Its writer died: the lock's age is judged on the server's clock by its ctime and mtime
+    # (a ctime cannot be set back, so wait until it is older than lock_stale_seconds).
+    deadline = time.monotonic() + 60
+    while time.time() - lock.stat().st_ctime <= stale_s + 0.5:
+        assert time.monotonic() < deadline, "the lock did not age"
+        time.sleep(0.1)
+    handler(sns_event(name, "m-2", "2026-11-24T10:00:01.000Z", results="second"), FakeContext(2))
     assert read_sidecar(export / "f-sidecar.json")["results"] == "second"
     assert leftovers(export) == []
 
@@ -206,17 +228,27 @@ def test_replaced_folder_is_looked_up_again(export: Path, handler: Handler) -> N
 
 
 def test_rpcs_per_sidecar_stay_few(export: Path, handler: Handler) -> None:
-    """5 RPCs for a new sidecar (LOOKUP, CREATE, WRITE, LINK, REMOVE), 9 to replace one."""
+    """5 RPCs for a new sidecar (LOOKUP, CREATE, WRITE, LINK, REMOVE), 9 to replace one, and
+    one LOOKUP per cached folder on the path (checked in the first round trip): here two."""
     for i in range(3):
         make_file(export / f"batch/f{i}.bin")
     handler(sns_event(f"{export.name}/batch/f0.bin", "m-0"))  # mounts, caches the folders
-    client = handler._writer.client  # type: ignore[union-attr]
-    before = client.rpc_count
-    handler(sns_event(f"{export.name}/batch/f1.bin", "m-1"))
-    assert client.rpc_count - before == 5
-    before = client.rpc_count
-    handler(sns_event(f"{export.name}/batch/f1.bin", "m-2", "2026-11-24T11:00:00.000Z"))
-    assert client.rpc_count - before == 9
+    writer = handler._writer
+    assert writer is not None
+    client = writer.client
+
+    def cost(event: dict) -> tuple[int, int]:
+        # The last write's temp name was removed without waiting: its reply read first.
+        run(writer._remove_orphans())
+        before = client.rpc_count, client.round_trips
+        handler(event)
+        return client.rpc_count - before[0], client.round_trips - before[1]
+
+    assert cost(sns_event(f"{export.name}/batch/f1.bin", "m-1")) == (5 + 2, 3)
+    assert cost(sns_event(f"{export.name}/batch/f1.bin", "m-2", "2026-11-24T11:00:00.000Z")) == (
+        9 + 2,
+        8,
+    )
 
 
 def _note(filename: str, message_id: str, published: str):
@@ -250,3 +282,16 @@ def test_the_lock_wait_is_half_the_time_left(export: Path, nfs_server: NfsServer
     assert 1.5 <= waited < slack(1.5)  # half of the 3 s left, not the 10 s cap
     assert read_sidecar(export / "f-sidecar.json")["results"] == "first"
     (export / ".f-sidecar.json.lock").unlink()
+
+
+def test_a_full_folder_cache_starts_afresh_and_keeps_writing(
+    export: Path, handler: Handler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder cache is bounded: once full it starts afresh. A folder cached then must still
+    have its whole path cached, since a write into a cached folder checks every folder on it."""
+    monkeypatch.setattr("nfs_sidecar.sidecar.MAX_CACHED_FOLDERS", 2)
+    for name in ("a/b/x.bin", "a/b/y.bin", "c/z.bin", "a/b/w.bin"):
+        make_file(export / name)
+        handler(sns_event(f"{export.name}/{name}", f"m-{name}"))
+        assert (export / name.replace(".bin", "-sidecar.json")).exists()
+    assert leftovers(export) == []

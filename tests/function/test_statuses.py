@@ -28,6 +28,8 @@ from tests.function.helpers import (
 )
 from tests.nfs_server import NfsServer
 
+STALE_S = 5  # lock_stale_seconds where a test waits for a lock to become stale
+
 
 @pytest.fixture(scope="module")
 def proxy(nfs_server: NfsServer) -> Iterator[FaultProxy]:
@@ -137,11 +139,12 @@ def test_a_server_without_hard_links_gets_its_sidecars_by_rename(
     assert proxy.counts["NFS.LINK"] == 1  # found out once, remembered for the mount
     client = handler._writer.client  # type: ignore[union-attr]
     before = client.rpc_count
-    handler(sns_event(f"{folder.name}/g.bin", "m-2"), FakeContext(5))  # a new sidecar: 7 calls
-    assert client.rpc_count - before == 7
+    # The folder (one level deep, cached) is checked by one LOOKUP in the first round trip.
+    handler(sns_event(f"{folder.name}/g.bin", "m-2"), FakeContext(5))  # a new sidecar: 7 + 1
+    assert client.rpc_count - before == 8
     before = client.rpc_count
     handler(sns_event(name, "m-3", "2026-11-24T11:00:00.000Z", results="third"), FakeContext(5))
-    assert client.rpc_count - before == 8  # a replacement: 8 calls
+    assert client.rpc_count - before == 9  # a replacement: 8 calls + 1
     handler(sns_event(name, "m-0", "2026-11-24T09:00:00.000Z", results="older"), FakeContext(5))
     assert results(folder) == "third"  # newest still wins
     assert proxy.counts["NFS.LINK"] == 1
@@ -161,6 +164,27 @@ def test_concurrent_writers_without_hard_links_keep_the_newest(
     proxy.arm(Fault("NFS.LINK", "status", times=None, status=NOTSUPP))
     config = {"nfs_port": proxy.nfs_port, "mount_port": proxy.mount_port, "timeout_ms": 3000}
     race_writers(folder, [handler_for(nfs_server, **config) for _ in range(4)], per_writer=8)
+
+
+def test_an_orphaned_lock_whose_removal_meets_a_broken_connection_is_removed_on_the_next(
+    folder: Path, handler: Handler, proxy: FaultProxy
+) -> None:
+    name = f"{folder.name}/f.bin"
+    lock = folder / ".f-sidecar.json.lock"
+    handler(sns_event(name, "m-1", "2026-11-24T10:00:00Z", results="first"), FakeContext(5))
+    assert leftovers(folder) == []  # the temp name's removal has landed
+    # The replacement is published, but its lock's removal fails: an orphan of this writer's.
+    proxy.arm(Fault("NFS.REMOVE", "status", status=IO))
+    handler(sns_event(name, "m-2", "2026-11-24T11:00:00Z", results="second"), FakeContext(5))
+    assert leftovers(folder, settle_s=0) == [lock.name]
+    # The next write first checks that the lock is still the one it held (a LOOKUP): the
+    # connection breaks there. The orphan is kept and removed over the new connection.
+    proxy.arm(Fault("NFS.LOOKUP", "drop_before"))
+    handler(sns_event(name, "m-3", "2026-11-24T12:00:00Z", results="third"), FakeContext(5))
+    assert proxy.applied == [("NFS.LOOKUP", 1, "drop_before")]
+    assert handler.reconnects == 1
+    assert results(folder) == "third"
+    assert leftovers(folder) == []
 
 
 def test_a_stale_handle_is_looked_up_afresh(
@@ -208,7 +232,6 @@ def freeze(pid: int) -> None:
 def test_a_server_frozen_at_each_step_fails_within_the_budget(
     nfs_server: NfsServer,
     folder: Path,
-    handler: Handler,
     proxy: FaultProxy,
     path: str,
     step: str,
@@ -216,6 +239,32 @@ def test_a_server_frozen_at_each_step_fails_within_the_budget(
 ) -> None:
     """nfs-ganesha is stopped (SIGSTOP) just as the step's call reaches it: the invocation ends
     within its budget with the reason, and once the server runs again the next one succeeds."""
+    # lock_stale_seconds above the 3 s budget, as the function's timeout must be, and short
+    # enough to wait for a lock left behind to age (its ctime cannot be set back).
+    proxy.disarm()
+    handler = handler_for(
+        nfs_server,
+        nfs_port=proxy.nfs_port,
+        mount_port=proxy.mount_port,
+        timeout_ms=1000,
+        lock_stale_seconds=STALE_S,
+    )
+    try:
+        frozen_at_step(nfs_server, folder, handler, proxy, path, step, occurrence)
+    finally:
+        handler.disconnect()
+        proxy.disarm()
+
+
+def frozen_at_step(
+    nfs_server: NfsServer,
+    folder: Path,
+    handler: Handler,
+    proxy: FaultProxy,
+    path: str,
+    step: str,
+    occurrence: int,
+) -> None:
     name = f"{folder.name}/f.bin"
     if path == "replace":
         handler(sns_event(name, "m-1", "2026-11-24T10:00:00Z", results="first"), FakeContext(5))
@@ -236,11 +285,14 @@ def test_a_server_frozen_at_each_step_fails_within_the_budget(
     lock = folder / ".f-sidecar.json.lock"
     if step == "NFS.CREATE":
         # The thawed server creates the lock after the writer gave up: not known to be its own,
-        # so left to the stale-lock rule (ten minutes later, here).
+        # so left to the stale-lock rule, judged on the server's clock by the lock's ctime.
         deadline = time.monotonic() + 10
         while not lock.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        os.utime(lock, (time.time() - 600, time.time() - 600))
+        deadline = time.monotonic() + 60
+        while time.time() - lock.stat().st_ctime <= STALE_S + 0.5:
+            assert time.monotonic() < deadline, "the lock did not age"
+            time.sleep(0.1)
     handler(sns_event(name, "m-3", "2026-11-24T12:00:00Z", results="third"), FakeContext(10))
     assert results(folder) == "third"
     assert leftovers(folder) == []

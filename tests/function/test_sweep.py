@@ -185,10 +185,14 @@ def test_the_guarded_setattr_lets_one_taker_of_a_stale_lock_win(
     os.utime(lock, (time.time() - 600, time.time() - 600))
     dir_fh = lookup(client, client.root, folder.name).fh
     seen = lookup(client, dir_fh, lock.name)  # two writers saw the same stale lock
-    assert run(take_over(client, seen)) is True  # the first takes it
-    assert run(take_over(client, seen)) is False  # the second's guard: no match
+    taken = run(take_over(client, seen))  # the first takes it: the lock as it is now its own
+    assert taken is not None and taken.fh == seen.fh
+    assert taken.attributes is not None and seen.attributes is not None
+    assert taken.attributes.ctime_ns != seen.attributes.ctime_ns  # how it knows it later
+    assert taken.attributes.ctime_ns == lookup(client, dir_fh, lock.name).attributes.ctime_ns  # type: ignore[union-attr]
+    assert run(take_over(client, seen)) is None  # the second's guard: no match
     with pytest.raises(NfsStatusError) as failed:
-        client.call(client.touch_if_unchanged(seen.fh, seen.attributes.ctime_ns))  # type: ignore[union-attr]
+        client.call(client.touch_if_unchanged(seen.fh, seen.attributes.ctime_ns))
     assert failed.value.status == NOT_SYNC
     assert time.time() - lock.stat().st_mtime < 60  # fresh: the winner's now
 
@@ -196,13 +200,15 @@ def test_the_guarded_setattr_lets_one_taker_of_a_stale_lock_win(
 def test_writers_racing_on_a_dead_writers_lock_keep_the_newest(
     nfs_server: NfsServer, folder: Path
 ) -> None:
-    """The first replacements meet a lock two minutes old: each writer tries to take it over,
-    one wins, and the newest notification still wins with nothing left behind."""
+    """The first replacements meet a lock older than lock_stale_seconds (on the server's clock:
+    its ctime): each writer tries to take it over, one wins, and the newest notification still
+    wins with nothing left behind."""
     (folder / "hot.bin").write_bytes(b"hot")
     lock = folder / ".hot-sidecar.json.lock"
     lock.touch()
-    os.utime(lock, (time.time() - 120, time.time() - 120))
-    race_writers(folder, [handler_for(nfs_server) for _ in range(4)], per_writer=6)
+    wait_until(lambda: time.time() - lock.stat().st_ctime > STALE_S + 0.5, "the lock is stale")
+    handlers = [handler_for(nfs_server, lock_stale_seconds=STALE_S) for _ in range(4)]
+    race_writers(folder, handlers, per_writer=6)
 
 
 def test_a_write_sends_at_most_one_bounded_page_however_big_the_folder(
@@ -287,7 +293,7 @@ def test_a_sweep_removes_a_dead_writers_temp_file_but_never_a_live_writers(
         # The sweeping writer writes into the folder (its first write there: a page is due).
         sweeper(sns_event(f"{folder.name}/g.bin", "m-g"))
         swept = sweeper._writer.sweeper.removed  # type: ignore[union-attr]
-        assert swept == [dead.name]
+        assert list(swept) == [dead.name]
         wait_until(lambda: not dead.exists(), "the dead writer's temp file is removed", 10)
         assert live_temps[0].exists()  # the live writer's is not
     finally:
@@ -321,9 +327,12 @@ def test_a_sweep_removes_a_dead_writers_lock_by_taking_it_over_first(
     assert leftovers(folder) == []
 
 
-def test_the_usual_write_costs_5_calls_and_the_first_into_a_folder_6_in_the_same_round_trips(
+def test_a_page_rides_along_with_the_first_write_into_a_folder_in_the_same_round_trips(
     nfs_server: NfsServer, folder: Path, proxy: FaultProxy
 ) -> None:
+    """The usual write costs 5 calls and a LOOKUP of its cached folder, in 3 round trips; the
+    first into a folder looks the folder up instead and sends a page along: no round trip
+    more than the folder's lookup."""
     (folder / "g.bin").write_bytes(b"g")
     (nfs_server.open.local / f"{folder.name}.bin").write_bytes(b"warm")
     handler: Handler = handler_for(nfs_server, nfs_port=proxy.nfs_port, mount_port=proxy.mount_port)
@@ -335,12 +344,19 @@ def test_the_usual_write_costs_5_calls_and_the_first_into_a_folder_6_in_the_same
     try:
         handler(sns_event(f"{folder.name}.bin", "warm"))  # mounts; in the export's root folder
         landed(root, folder.name)
+        client = handler._writer.client  # type: ignore[union-attr]
+        run(handler._writer._remove_orphans())  # type: ignore[union-attr]  # its reply read
         proxy.arm()
+        round_trips = client.round_trips
         handler(sns_event(f"{folder.name}/f.bin", "m-1"))
+        first_round_trips = client.round_trips - round_trips
         landed(folder, "f")
         first = dict(proxy.counts)
+        run(handler._writer._remove_orphans())  # type: ignore[union-attr]
         proxy.arm()
+        round_trips = client.round_trips
         handler(sns_event(f"{folder.name}/g.bin", "m-2"))
+        second_round_trips = client.round_trips - round_trips
         landed(folder, "g")
         second = dict(proxy.counts)
     finally:
@@ -353,4 +369,13 @@ def test_the_usual_write_costs_5_calls_and_the_first_into_a_folder_6_in_the_same
         "NFS.LINK": 1,
         "NFS.REMOVE": 1,
     }
-    assert sum(second.values()) == 5 and "NFS.READDIRPLUS" not in second
+    assert first_round_trips == 1 + 3  # the folder's LOOKUP, then the usual three
+    # The file and the cached folder (checked) looked up in the first round trip.
+    assert second == {
+        "NFS.LOOKUP": 2,
+        "NFS.CREATE": 1,
+        "NFS.WRITE": 1,
+        "NFS.LINK": 1,
+        "NFS.REMOVE": 1,
+    }
+    assert second_round_trips == 3
