@@ -72,9 +72,9 @@ class Config(NamedTuple):
     uid: int | None = None
     gid: int | None = None
     suffix: str = "-sidecar.json"
-    naming: str = STEM  # SIDECAR_NAMING: see message.py
     lock_stale_seconds: int = 120
     metrics_namespace: str = DEFAULT_NAMESPACE
+    naming: str = STEM  # SIDECAR_NAMING: see message.py
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
