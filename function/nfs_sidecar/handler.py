@@ -153,7 +153,7 @@ class Handler:
         parse: Callable[[Any, str, str], Notification],
         context: Any,
     ) -> list[Exception | None]:
-        """Parses the records, writes their sidecars together (see pipeline.py), logs one line per
+        """Parses the records, writes their sidecars together (conversation.py), logs one line per
         record, in order -> each record's error, if any.
 
         The batch is started only while the invocation has the time to finish it (one NFS step

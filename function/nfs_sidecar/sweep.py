@@ -15,9 +15,8 @@ they find:
 - A pass over a folder starts at most once every ``lock_stale_seconds`` per execution
   environment (nothing becomes removable sooner than that), and a folder longer than a page
   continues from its cookie one page every ``PAGE_EVERY_WRITES`` writes into it, across
-  invocations. So a new sidecar costs 5 NFS calls as before, and the first write into a folder
-  in each such period 6 (same round trips); a big folder adds 1/16 of a call per write while a
-  pass is under way. The state lives with the connection (a reconnect starts afresh), so in a
+  invocations. So the first write into a folder in each such period costs one call more, in
+  the same round trips; a big folder adds 1/16 of a call per write while a pass is under way. The state lives with the connection (a reconnect starts afresh), so in a
   folder far longer than an environment's writes into it cover, names late in the listing are
   reached less often.
 - Only names of exactly our two forms (with the configured suffix) are ever touched, and only
