@@ -24,6 +24,7 @@ that then dropped is carried out at once or never, not later on, after the clien
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Callable
@@ -216,7 +217,7 @@ class SimHandler(Handler):
             LOCK_STALE_S,
             self._orphans,
             clock=sim.clock,
-            token=lambda: f"{sim.choose.below(2**32):08x}",
+            token=lambda: f"{next(sim.tokens):08x}",  # unique, as 32 random bits are
             wall_ns=lambda: int((sim.now + sim.server_offset_s + env.skew_s) * 1e9),
         )
 
@@ -268,6 +269,7 @@ class Simulation:
         self.server.hard_links = not (self.may("no_links") and c.chance(150))
         self.io_size = 64 if c.chance(100) else 4096  # small: a sidecar in several WRITEs
         self.flights: list[Flight] = []
+        self.tokens = itertools.count(1)  # temp names: unique whatever the choices
         self.quiet = False
         self.kills = 0
         self.envs: list[Env] = []
@@ -827,6 +829,8 @@ def shrink(
             candidate = [*choices[:i], 0, *choices[i + 1 :]]
             if fails(candidate):
                 choices = candidate
+    while choices and choices[-1] == 0:  # past the end every choice is 0 anyway
+        choices.pop()
     final, sim = run_schedule(seed, choices, writer_class, record=True)
     assert final is not None
     return choices, sim, final
