@@ -16,9 +16,9 @@ they find:
   environment (nothing becomes removable sooner than that), and a folder longer than a page
   continues from its cookie one page every ``PAGE_EVERY_WRITES`` writes into it, across
   invocations. So the first write into a folder in each such period costs one call more, in
-  the same round trips; a big folder adds 1/16 of a call per write while a pass is under way. The state lives with the connection (a reconnect starts afresh), so in a
-  folder far longer than an environment's writes into it cover, names late in the listing are
-  reached less often.
+  the same round trips; a big folder adds 1/16 of a call per write while a pass is under way.
+  The state lives with the connection (a reconnect starts afresh), so in a folder far longer
+  than an environment's writes into it cover, names late in the listing are reached less often.
 - Only names of exactly our two forms (with the configured suffix) are ever touched, and only
   when both their ctime and mtime are older than ``lock_stale_seconds``, measured on the
   server's clock: "now" is the ctime of this write's own temp file, created in the same round
