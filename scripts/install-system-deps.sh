@@ -28,6 +28,14 @@ command -v objdump >/dev/null || missing+=(binutils)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 
+# ganesha's VFS finds an export's file system through /etc/mtab, which a booted system has
+# (systemd links it) but a debootstrap chroot or a container image may not: without it every
+# export is refused.
+if [ ! -e /etc/mtab ] && [ "$(id -u)" -eq 0 ]; then
+  echo "linking /etc/mtab to /proc/self/mounts (nfs-ganesha needs it; a booted system has it)"
+  ln -s ../proc/self/mounts /etc/mtab
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
