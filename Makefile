@@ -57,6 +57,10 @@ test: need-root deps lint checkov build localstack ## everything: lint, unit + N
 	$(PY) -m pytest
 	$(MAKE) test-pythons
 
+.PHONY: test-distros
+test-distros: need-root ## the README's commands on fresh Debian 12 and 13 chroots (debootstrap), as a newcomer: a table (not part of `make test`; ~1 h)
+	scripts/test-distros $(SUITES)
+
 .PHONY: test-pythons
 test-pythons: ## run the function tests under each supported Lambda Python version found; say which were not (CI: fail)
 	@set -e; tested=""; for py in $(FOUND_PYTHONS); do \

@@ -162,7 +162,9 @@ def install_missing() -> int:
             [uv, "python", "install", version], capture_output=True, text=True, timeout=600
         )
         if run.returncode != 0 or uv_python(version) is None:
-            reason = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no interpreter"]
+            said = [line.strip() for line in (run.stderr or run.stdout).splitlines() if line.strip()]
+            # uv says what failed first and the root cause last.
+            reason = [" ... ".join(dict.fromkeys(said[:1] + said[-1:]))] if said else ["no python"]
             print(
                 f"!! Python {version} NOT installed: `uv python install {version}` failed "
                 f"({reason[0]}). Builds here ship no bytecode for python{version}; install it: "

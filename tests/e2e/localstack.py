@@ -213,6 +213,11 @@ class LocalStack:
         if self._owns_s3_storage and not other_localstacks_running():
             shutil.rmtree(S3_STORAGE, ignore_errors=True)
 
+    def function_interpreters(self) -> list[str]:
+        """Which Python ran the function: what the local-process executor says of each runtime
+        it started (``python3.12 under /usr/bin/python3.13 (closest available: ...)``)."""
+        return function_interpreters(self.lambda_root, self.log)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -266,3 +271,23 @@ def stop_process_group(pid: int, wait=None, grace: float = 20) -> None:
     # Anything left in the group (e.g. an orphaned Lambda process) goes too.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def function_interpreters(lambda_root: Path | None, log: Path | None) -> list[str]:
+    """The executor's choices, from its environments' logs (first line) while they are there,
+    and from LocalStack's log; each once, in order."""
+    found: list[str] = []
+    if lambda_root is not None:
+        for output in sorted(lambda_root.glob("env-*/output.log")):
+            with contextlib.suppress(OSError), open(output, errors="replace") as f:
+                first = f.readline().strip()
+            if first.startswith("[local-process executor] "):
+                found.append(first.removeprefix("[local-process executor] "))
+    if log is not None and log.exists():
+        for line in log.read_text(errors="replace").splitlines():
+            if "local-process executor: runtime " in line:
+                runtime, _, rest = line.split("local-process executor: runtime ", 1)[1].partition(
+                    " runs under "
+                )
+                found.append(f"{runtime} under {rest}")
+    return list(dict.fromkeys(found))
