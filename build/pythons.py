@@ -162,7 +162,7 @@ def install_missing() -> int:
             [uv, "python", "install", version], capture_output=True, text=True, timeout=600
         )
         if run.returncode != 0 or uv_python(version) is None:
-            said = [line.strip() for line in (run.stderr or run.stdout).splitlines() if line.strip()]
+            said = [ln.strip() for ln in (run.stderr or run.stdout).splitlines() if ln.strip()]
             # uv says what failed first and the root cause last.
             reason = [" ... ".join(dict.fromkeys(said[:1] + said[-1:]))] if said else ["no python"]
             print(
