@@ -178,3 +178,13 @@ def test_a_local_build_without_a_python_ships_the_rest_and_says_so(
         assert f"NO bytecode for the python{version} runtime" in err
     assert "every cold start" in err
     assert "NO bytecode for python3.12, python3.13" in err
+
+
+def test_the_e2e_executor_is_told_of_uv_pythons(machine: Path) -> None:
+    """The local-process Lambda executor looks on PATH, in pyenv and /usr/bin: a Python that
+    `make deps` installed with uv reaches it through LOCAL_EXECUTOR_PYTHON_3_X."""
+    from tests.e2e.localstack import uv_pythons
+
+    uv13 = fake_python(machine / "uv/cpython-3.13.9-linux-x86_64-gnu/bin/python3.13", "3.13")
+    fake_python(machine / "bin/python3.12", "3.12")  # the executor finds this one itself
+    assert uv_pythons() == {"LOCAL_EXECUTOR_PYTHON_3_13": str(uv13)}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import json
 import os
 import pwd
@@ -36,6 +37,25 @@ SERVICES = "sns,sqs,lambda,iam,sts,logs,ec2,kms,cloudwatch,s3"
 S3_STORAGE = Path("/tmp/localstack-s3-storage")
 PR_SET_PDEATHSIG = 1
 INSTALL_HINT = "run `make localstack` (LocalStack's venv .venv-localstack with the test executor)"
+
+
+def uv_pythons() -> dict[str, str]:
+    """LOCAL_EXECUTOR_PYTHON_3_X for each Lambda Python the shared discovery (build/pythons.py)
+    found uv-managed (`make deps` installs them there): the executor itself looks on PATH, in
+    pyenv and /usr/bin only, and would run the function under the closest version instead."""
+    spec = importlib.util.spec_from_file_location("nfs_sidecar_pythons", REPO / "build/pythons.py")
+    assert spec is not None and spec.loader is not None
+    pythons = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pythons)
+    try:
+        found = pythons.discover()
+    except pythons.InterpreterError:
+        return {}  # a broken BUILD_PYTHONS: the build says so
+    return {
+        f"LOCAL_EXECUTOR_PYTHON_{version.replace('.', '_')}": path
+        for version, (path, where) in found.items()
+        if where == "uv"
+    }
 
 
 def _die_with_parent() -> None:
@@ -129,6 +149,8 @@ class LocalStack:
         )
         if self.lambda_root is not None:
             env["LOCAL_EXECUTOR_ROOT"] = str(self.lambda_root)
+        if self.executor == "local-process":
+            env.update(uv_pythons())
         if self.executor == "docker":
             # Lambda containers reach LocalStack (and the NFS server) at the host's bridge address.
             env.update(HOSTNAME_FROM_LAMBDA=self.host, LAMBDA_DOCKER_NETWORK="bridge")
