@@ -137,7 +137,7 @@ def _uv() -> str:
         return on_path
     uv = UV_VENV / "bin" / "uv"
     if not uv.is_file():
-        print(f"installing uv (PyPI) into {UV_VENV.name}/ to install the missing Pythons")
+        print(f"installing uv (PyPI) into {UV_VENV.name}/ for the missing Pythons", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(UV_VENV)], check=True)
         subprocess.run(
             [str(UV_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "uv"], check=True
@@ -157,7 +157,7 @@ def install_missing() -> int:
         print(f"!! could not install uv to fetch Python {' '.join(missing)}: {e}", file=sys.stderr)
         return 0
     for version in missing:
-        print(f"installing Python {version} with uv (a Lambda runtime this machine lacks)")
+        print(f"installing Python {version} with uv (a Lambda runtime not here)", flush=True)
         run = subprocess.run(
             [uv, "python", "install", version], capture_output=True, text=True, timeout=600
         )
