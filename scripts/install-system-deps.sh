@@ -21,6 +21,9 @@ missing=()
 for p in nfs-ganesha nfs-ganesha-vfs rpcbind cmake gcc libc6-dev "${cross[@]}"; do
   installed "$p" || missing+=("$p")
 done
+# /etc/services (netbase, on every installed system, not in minimal images): ganesha finds an
+# rpcbind it cannot reach by its socket (one in another root or container) by the service name.
+[ -f /etc/services ] || missing+=(netbase)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v git >/dev/null || missing+=(git)
 command -v make >/dev/null || missing+=(make)

@@ -247,8 +247,15 @@ class NfsServer:
         while not rpc_null_ok(self.host, self.nfs_port):
             self._refused_config()
             if self._proc.poll() is not None:
+                hint = ""
+                if "Cannot register" in self._log_tail() and not Path("/etc/services").exists():
+                    hint = (
+                        "\nlikely cause: ganesha could not register with rpcbind over loopback "
+                        "without /etc/services (the rpcbind running is not reachable by its "
+                        "socket from here): apt-get install netbase, or run `make deps`"
+                    )
                 raise RuntimeError(
-                    f"ganesha exited rc={self._proc.returncode}; log:\n{self._log_tail()}"
+                    f"ganesha exited rc={self._proc.returncode}; log:\n{self._log_tail()}{hint}"
                 )
             if time.monotonic() > deadline:
                 self.stop()

@@ -128,7 +128,7 @@ def localstack(
         ls.stop()
         shutil.copy(ls.log, REPO / ".tmp" / "e2e-localstack.log")
         if ran:
-            timings["the function ran under"] = "; ".join(ran)
+            timings["the Python that ran the function"] = "; ".join(ran)
 
 
 @pytest.fixture(scope="session")

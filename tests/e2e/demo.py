@@ -249,7 +249,7 @@ def say_interpreter(state: dict[str, Any]) -> None:
     root = Path(state["lambda_root"]) if state.get("lambda_root") else None
     log = ROOT / "localstack" / "localstack.log"
     for choice in function_interpreters(root, log):
-        say(f"\nthe function ran under {choice}")
+        say(f"\nthe Python that ran the function: {choice}")
 
 
 def status() -> None:

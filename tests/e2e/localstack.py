@@ -296,20 +296,23 @@ def stop_process_group(pid: int, wait=None, grace: float = 20) -> None:
 
 
 def function_interpreters(lambda_root: Path | None, log: Path | None) -> list[str]:
-    """The executor's choices, from its environments' logs (first line) while they are there,
-    and from LocalStack's log; each once, in order."""
+    """The executor's choices (``python3.12: /usr/bin/python3.13 (closest available: ...)``), from
+    its environments' logs (first line) while they are there, else from LocalStack's log."""
     found: list[str] = []
     if lambda_root is not None:
         for output in sorted(lambda_root.glob("env-*/output.log")):
             with contextlib.suppress(OSError), open(output, errors="replace") as f:
                 first = f.readline().strip()
             if first.startswith("[local-process executor] "):
-                found.append(first.removeprefix("[local-process executor] "))
-    if log is not None and log.exists():
+                runtime, _, rest = first.removeprefix("[local-process executor] ").partition(
+                    " under "
+                )
+                found.append(f"{runtime}: {rest}")
+    if not found and log is not None and log.exists():
         for line in log.read_text(errors="replace").splitlines():
             if "local-process executor: runtime " in line:
                 runtime, _, rest = line.split("local-process executor: runtime ", 1)[1].partition(
                     " runs under "
                 )
-                found.append(f"{runtime} under {rest}")
+                found.append(f"{runtime}: {rest}")
     return list(dict.fromkeys(found))
