@@ -7,12 +7,14 @@ is run here on matching and differing builds), SBOMs attached, every accepted ru
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -365,3 +367,19 @@ def test_the_readme_platform_table_names_what_runs_where() -> None:
         name, version = image.split(":")
         assert re.search(rf"\| {name.capitalize()} {re.escape(version)}\b", table), image
     assert "make test-distros" in table and "ci.yml" in table
+
+
+def test_the_released_zips_are_built_insisting_on_every_lambda_python() -> None:
+    """release.yml ships the build job's zips: that job must refuse a zip without the bytecode of
+    a runtime (build/bytecode.py's release_build), whatever CI is set to."""
+    job = load(CI)["jobs"]["build"]
+    assert str(job["env"]["REQUIRE_ALL_PYTHONS"]) == "1"
+    sys.path.insert(0, str(ROOT / "build"))
+    try:
+        import bytecode
+    finally:
+        sys.path.remove(str(ROOT / "build"))
+    with mock.patch.dict(os.environ, {"REQUIRE_ALL_PYTHONS": "1", "CI": "false"}):
+        assert bytecode.release_build()
+    with mock.patch.dict(os.environ, {"REQUIRE_ALL_PYTHONS": "", "CI": "false"}):
+        assert not bytecode.release_build()
