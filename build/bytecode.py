@@ -46,7 +46,8 @@ class BytecodeError(RuntimeError):
 
 def release_build() -> bool:
     """CI (GitHub Actions sets CI=true) and release builds insist on every runtime's bytecode."""
-    return os.environ.get("CI", "").lower() == "true" or bool(os.environ.get("REQUIRE_ALL_PYTHONS"))
+    required = os.environ.get("REQUIRE_ALL_PYTHONS", "").lower() not in ("", "0", "false", "no")
+    return os.environ.get("CI", "").lower() == "true" or required
 
 
 def find_interpreters(require_all: bool | None = None) -> dict[str, str]:

@@ -381,5 +381,6 @@ def test_the_released_zips_are_built_insisting_on_every_lambda_python() -> None:
         sys.path.remove(str(ROOT / "build"))
     with mock.patch.dict(os.environ, {"REQUIRE_ALL_PYTHONS": "1", "CI": "false"}):
         assert bytecode.release_build()
-    with mock.patch.dict(os.environ, {"REQUIRE_ALL_PYTHONS": "", "CI": "false"}):
-        assert not bytecode.release_build()
+    for off in ("", "0", "false"):
+        with mock.patch.dict(os.environ, {"REQUIRE_ALL_PYTHONS": off, "CI": "false"}):
+            assert not bytecode.release_build()
