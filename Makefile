@@ -5,15 +5,17 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# The Lambda Python runtimes the function supports (the Terraform module's var.runtime; a test keeps
-# the two equal). `make test` runs the function tests under each: EXTRA_PYTHONS if given, else the
-# newest pyenv interpreter of each version.
+# The Lambda Python runtimes the function supports (the Terraform module's var.runtime and
+# build/pythons.py's LAMBDA_PYTHONS; a test keeps them equal). One discovery, build/pythons.py,
+# finds an interpreter for each (python3.X on PATH, pyenv, uv-managed) for the build (the zip's
+# bytecode) and `make test` (the function tests under each); `make deps` installs a missing one
+# with uv where it can. EXTRA_PYTHONS='/path/python3.12 ...' names them instead.
 LAMBDA_PYTHONS := 3.12 3.13
-PYENV_ROOT ?= $(HOME)/.pyenv
-EXTRA_PYTHONS ?= $(foreach v,$(LAMBDA_PYTHONS),$(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(v).*/bin/python3))))
-# The zip ships bytecode compiled by each of them (build/bytecode.py); a missing one fails the
-# build. Empty: the build looks for python3.X on PATH, then pyenv's.
-export BUILD_PYTHONS ?= $(strip $(EXTRA_PYTHONS))
+ifneq ($(strip $(EXTRA_PYTHONS)),)
+export BUILD_PYTHONS := $(strip $(EXTRA_PYTHONS))
+endif
+# Evaluated where used, so that what `make deps` installed is found by the build it precedes.
+FOUND_PYTHONS = $(shell $(PYTHON) build/pythons.py paths)
 # checkov (Terraform static analysis) lives in its own venv: it pins many packages of its own.
 CHECKOV_VENV    ?= .venv-checkov
 CHECKOV_VERSION ?= 3.3.30
@@ -40,8 +42,10 @@ need-root:
 	  "unprivileged user nobody. Run it as root (e.g. sudo make $(MAKECMDGOALS))." >&2; exit 1; }
 
 .PHONY: deps
-deps: ## install system packages the tests and the host build need (nfs-ganesha, rpcbind, cmake, gcc + cross gcc; uses apt)
+deps: ## install system packages the tests and the host build need (nfs-ganesha, rpcbind, cmake, gcc + cross gcc; uses apt), and the Lambda Pythons (uv)
 	scripts/install-system-deps.sh
+	$(PYTHON) build/pythons.py install
+	@$(PYTHON) build/pythons.py report
 
 .PHONY: lint
 lint: venv ## ruff check + format check
@@ -53,9 +57,13 @@ test: need-root deps lint checkov build localstack ## everything: lint, unit + N
 	$(PY) -m pytest
 	$(MAKE) test-pythons
 
+.PHONY: test-distros
+test-distros: need-root ## the README's commands on fresh Debian 12 and 13 chroots (debootstrap), as a newcomer: a table (not part of `make test`; ~1 h)
+	scripts/test-distros $(SUITES)
+
 .PHONY: test-pythons
 test-pythons: ## run the function tests under each supported Lambda Python version found; say which were not (CI: fail)
-	@set -e; tested=""; for py in $(EXTRA_PYTHONS); do \
+	@set -e; tested=""; for py in $(FOUND_PYTHONS); do \
 	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	  echo "== function tests under Python $$v ($$py)"; \
 	  [ -x .venv-$$v/bin/pytest ] || { $$py -m venv .venv-$$v && .venv-$$v/bin/pip install -q 'pytest>=8,<10'; }; \
@@ -67,15 +75,16 @@ test-pythons: ## run the function tests under each supported Lambda Python versi
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "!! NOT TESTED under the supported Lambda Python$$missing: no interpreter found." \
-	    "Install it (pyenv install 3.x, or uv python install 3.x) or pass EXTRA_PYTHONS='/path/python3 ...'"; \
+	    "Install it (make deps: uv python install 3.x; or pyenv install 3.x) or pass EXTRA_PYTHONS='/path/python3 ...'"; \
 	  if [ "$(CI)" = true ]; then exit 1; fi; \
 	else \
 	  echo "== the function passed its tests under every supported Lambda Python:$$tested"; \
 	fi
 
 # The Lambda zip. BUILD_IN=auto builds in a container when docker/podman answers, on the host
-# otherwise. The build itself needs python3 (3.11+), no venv, Python 3.12 and 3.13 (for the zip's
-# bytecode: BUILD_PYTHONS above) and a C toolchain on the host path (make deps). It takes libnfs's pinned source from LIBNFS_SOURCE_CACHE (a folder holding
+# otherwise. The build itself needs python3 (3.11+), no venv, Python 3.12 and 3.13 for the zip's
+# bytecode (build/pythons.py; a local build without one ships without its bytecode and says so,
+# CI=true refuses) and a C toolchain on the host path (make deps). It takes libnfs's pinned source from LIBNFS_SOURCE_CACHE (a folder holding
 # libnfs-<version>.tar.gz) when set, else downloads it from GitHub; our machines keep a copy in a
 # sibling shared/vendor folder. The build verifies it either way.
 ARCH        ?= x86_64
@@ -122,7 +131,7 @@ simulate: venv ## the write protocol under SCHEDULES seeded schedules from SEED 
 
 .PHONY: bench
 bench: need-root deps venv ## benchmark: direct, SQS batches of 10 and naive, on loopback and through a latency proxy; writes .tmp/bench.md
-	PYTHONPATH=function:. BENCH_PYTHONS="$(EXTRA_PYTHONS)" $(PY) -m tests.bench.run
+	PYTHONPATH=function:. BENCH_PYTHONS="$(FOUND_PYTHONS)" $(PY) -m tests.bench.run
 
 .PHONY: bench-readme
 bench-readme: ## put the last `make bench` report (.tmp/bench.md) into the README's Performance section

@@ -273,11 +273,14 @@ def build(
     function_dir: Path,
     cache: Path,
     source_cache: Path | None = None,
+    require_all_pythons: bool | None = None,
 ) -> Path:
+    """``require_all_pythons``: fail unless every Lambda runtime's interpreter is here (default:
+    under CI=true or REQUIRE_ALL_PYTHONS, as release builds are)."""
     started = time.monotonic()
     if not (function_dir / "lambda_function.py").is_file():
         raise BuildError(f"{function_dir}/lambda_function.py not found: nothing to package")
-    pythons = bytecode.find_interpreters()  # before minutes of compiling libnfs
+    pythons = bytecode.find_interpreters(require_all_pythons)  # before compiling libnfs
     path, engine, why = choose_build_path(build_in)
     print(f"build path: {path} ({why})")
     tarball = libnfs_sources.fetch_source(cache, source_cache)
@@ -306,6 +309,13 @@ def build(
         f"wrote {zip_path} ({zip_path.stat().st_size} bytes, {len(entries)} files, "
         f"sha256 {digest}) and its SBOM in {time.monotonic() - started:.1f} s"
     )
+    missing = [v for v in bytecode.LAMBDA_PYTHONS if v not in pythons]
+    if missing:
+        print(
+            f"!! WARNING: {zip_path.name} has NO bytecode for python{', python'.join(missing)} "
+            "(no interpreter here; see above): not a zip to release",
+            file=sys.stderr,
+        )
     return zip_path
 
 
@@ -328,9 +338,24 @@ def main(argv: list[str] | None = None) -> int:
         help="a folder holding the pinned libnfs source archive (default: $LIBNFS_SOURCE_CACHE, "
         "else download it)",
     )
+    parser.add_argument(
+        "--require-all-pythons",
+        action="store_true",
+        default=None,
+        help="fail unless every supported Lambda Python is here to compile the bytecode (the "
+        "default under CI=true or REQUIRE_ALL_PYTHONS=1; release builds)",
+    )
     args = parser.parse_args(argv)
     try:
-        build(args.arch, args.build_in, args.out, args.function_dir, args.cache, args.source_cache)
+        build(
+            args.arch,
+            args.build_in,
+            args.out,
+            args.function_dir,
+            args.cache,
+            args.source_cache,
+            args.require_all_pythons,
+        )
     except (BuildError, bytecode.BytecodeError, libnfs_sources.SourceError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

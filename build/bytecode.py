@@ -7,25 +7,25 @@ entries all have the same date), and the interpreter uses them without reading t
 Their co_filename is /var/task/<name>, never the build folder (the import system sets it to the
 real source path at import anyway). The same interpreter version and sources give the same bytes.
 
-The interpreters: $BUILD_PYTHONS (paths, space-separated) if set, else for each version
-python3.X on PATH, else the newest pyenv one (~/.pyenv/versions/3.X.*/bin/python3). A missing
-version fails the build: no zip goes out without the bytecode.
+The interpreters: pythons.py's discovery ($BUILD_PYTHONS if set, else python3.X on PATH, pyenv's,
+uv's). A missing version fails a CI or release build (CI=true, REQUIRE_ALL_PYTHONS=1): no released
+zip goes out without the bytecode; a local build ships what it has and says what is missing.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import pythons  # build/pythons.py: the one interpreter discovery
+
 # The Lambda Python runtimes the function supports (the Makefile's LAMBDA_PYTHONS, the Terraform
 # module's var.runtime).
-LAMBDA_PYTHONS = ("3.12", "3.13")
+LAMBDA_PYTHONS = pythons.LAMBDA_PYTHONS
 TASK_ROOT = "/var/task"  # where Lambda unpacks the zip
 COMPILE_TIMEOUT_S = 300
 
@@ -44,64 +44,44 @@ class BytecodeError(RuntimeError):
     pass
 
 
-def interpreter_version(python: str) -> str:
+def release_build() -> bool:
+    """CI (GitHub Actions sets CI=true) and release builds insist on every runtime's bytecode."""
+    required = os.environ.get("REQUIRE_ALL_PYTHONS", "").lower() not in ("", "0", "false", "no")
+    return os.environ.get("CI", "").lower() == "true" or required
+
+
+def find_interpreters(require_all: bool | None = None) -> dict[str, str]:
+    """{"3.12": path, "3.13": path}: the interpreters pythons.py finds.
+
+    A missing one fails a release build (``require_all``, default: release_build()) saying how
+    to install it; a local build goes on with the others and says loudly what that costs."""
+    if require_all is None:
+        require_all = release_build()
     try:
-        result = subprocess.run(
-            [python, "-I", "-S", "-c", 'import sys; print("%d.%d" % sys.version_info[:2])'],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise BytecodeError(f"BUILD_PYTHONS names {python}, which does not run: {e}") from e
-    if result.returncode != 0:
-        raise BytecodeError(f"{python} failed to report its version: {result.stderr.strip()}")
-    return result.stdout.strip()
-
-
-def _runs_as(python: str, version: str) -> bool:
-    try:
-        return interpreter_version(python) == version
-    except BytecodeError:
-        return False
-
-
-def _pyenv_python(version: str) -> str | None:
-    """The newest pyenv interpreter of ``version`` (3.12.10 after 3.12.9), as the Makefile's."""
-    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
-    found = {
-        tuple(int(n) for n in p.name.split(".")): p / "bin" / "python3"
-        for p in root.glob(f"{version}.*")
-        if re.fullmatch(r"\d+\.\d+\.\d+", p.name) and (p / "bin" / "python3").is_file()
-    }
-    return str(found[max(found)]) if found else None
-
-
-def find_interpreters() -> dict[str, str]:
-    """{"3.12": path, "3.13": path}, or BytecodeError saying how to install what is missing."""
-    found: dict[str, str] = {}
-    given = os.environ.get("BUILD_PYTHONS", "").split()
-    for python in given:
-        found.setdefault(interpreter_version(python), python)
-    for version in LAMBDA_PYTHONS:
-        if version in found or given:
-            continue
-        # pyenv's shims are on PATH whether or not they answer: take what runs as that version.
-        for python in (shutil.which(f"python{version}"), _pyenv_python(version)):
-            if python is not None and _runs_as(python, version):
-                found[version] = python
-                break
+        found = {v: path for v, (path, _) in pythons.discover().items()}
+    except pythons.InterpreterError as e:
+        raise BytecodeError(f"BUILD_PYTHONS: {e}") from e
     missing = [v for v in LAMBDA_PYTHONS if v not in found]
-    if missing:
-        where = f"BUILD_PYTHONS={' '.join(given)!r}" if given else "PATH (python3.X) or pyenv"
+    given = os.environ.get("BUILD_PYTHONS", "")
+    where = f"BUILD_PYTHONS={given!r}" if given else "PATH (python3.X), pyenv or uv"
+    if missing and require_all:
         raise BytecodeError(
-            f"no Python {', '.join(missing)} in {where}: the zip ships bytecode for every "
-            f"supported Lambda runtime ({', '.join(LAMBDA_PYTHONS)}), compiled by that version. "
-            f"Install it (pyenv install {missing[0]}, uv python install {missing[0]}, or "
-            f"actions/setup-python in CI), or name the interpreters: "
-            f"BUILD_PYTHONS='/path/to/python3.12 /path/to/python3.13'"
+            f"no Python {', '.join(missing)} in {where}: a CI or release zip ships bytecode for "
+            f"every supported Lambda runtime ({', '.join(LAMBDA_PYTHONS)}), compiled by that "
+            f"version. Install it: {pythons.how_to_install(missing[0])} "
+            "(actions/setup-python in CI)"
         )
-    return {v: found[v] for v in LAMBDA_PYTHONS}
+    for version in missing:
+        print(
+            f"!! WARNING: no Python {version} in {where}: this zip ships NO bytecode for the "
+            f"python{version} runtime. A Lambda on python{version} compiles the whole package at "
+            f"every cold start (its /var/task is read-only), about half the import time. Fine "
+            f"for a local try; CI and release builds refuse it. Install it: "
+            f"{pythons.how_to_install(version)}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return {v: found[v] for v in LAMBDA_PYTHONS if v in found}
 
 
 def compile_all(

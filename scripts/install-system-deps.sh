@@ -21,12 +21,23 @@ missing=()
 for p in nfs-ganesha nfs-ganesha-vfs rpcbind cmake gcc libc6-dev "${cross[@]}"; do
   installed "$p" || missing+=("$p")
 done
+# /etc/services (netbase, on every installed system, not in minimal images): ganesha finds an
+# rpcbind it cannot reach by its socket (one in another root or container) by the service name.
+[ -f /etc/services ] || missing+=(netbase)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v git >/dev/null || missing+=(git)
 command -v make >/dev/null || missing+=(make)
 command -v objdump >/dev/null || missing+=(binutils)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+
+# ganesha's VFS finds an export's file system through /etc/mtab, which a booted system has
+# (systemd links it) but a debootstrap chroot or a container image may not: without it every
+# export is refused.
+if [ ! -e /etc/mtab ] && [ "$(id -u)" -eq 0 ]; then
+  echo "linking /etc/mtab to /proc/self/mounts (nfs-ganesha needs it; a booted system has it)"
+  ln -s ../proc/self/mounts /etc/mtab
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -59,10 +60,7 @@ NFS_CORE_PARAM {{
   Mount_Path_Pseudo = true;
   Enable_NLM = false;
   Enable_RQUOTA = false;
-  Dbus_Name_Prefix = "{dbus_prefix}";
-  # ganesha 6 (Debian 13) exits when it may not set PR_SET_IO_FLUSHER (no CAP_SYS_RESOURCE, as
-  # in containers); ganesha 4 (Debian 12) ignores the unknown setting with a warning.
-  Allow_Set_Io_Flusher_Fail = true;
+  Dbus_Name_Prefix = "{dbus_prefix}";{core_extra}
 }}
 # Graceless: a restart must not block writes for 90 s with NFS3ERR_JUKEBOX.
 NFSv4 {{ Graceless = true; RecoveryRoot = "{recovery}"; }}
@@ -71,6 +69,36 @@ NFS_KRB5 {{ Active_krb5 = false; }}
 # the old folder's cached handle unless its directory entries are not cached.
 MDCACHE {{ Dir_Chunk = 0; }}
 """
+
+
+# ganesha logs a refused block (EXPORT, FSAL, ...) and goes on without it.
+CONFIG_REFUSED = re.compile(r":CONFIG :CRIT :(Config File .*errors? |Could not create export)")
+# The lines saying why: the refusal and the FSAL/export errors before it.
+REFUSAL_DETAIL = re.compile(r":(CONFIG|FSAL|EXPORT) :(CRIT|MAJ) :")
+
+
+def _mounts() -> list[str]:
+    try:
+        return Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return []
+
+
+# ganesha 5+ (Debian 13 has 6.5) exits when it may not set PR_SET_IO_FLUSHER (no
+# CAP_SYS_RESOURCE, as in containers) unless allowed to go on; ganesha 4.3 (Debian 12) does not
+# know the setting and logs it as a critical configuration error: only given to 5 and newer.
+IO_FLUSHER_SINCE = (5, 0)
+IO_FLUSHER = "\n  Allow_Set_Io_Flusher_Fail = true;"
+
+
+def ganesha_version() -> tuple[int, ...] | None:
+    """(6, 5) for ganesha 6.5 (`ganesha.nfsd -v`: "NFS-Ganesha Release = V6.5"); None if unknown."""
+    try:
+        out = subprocess.run([GANESHA, "-v"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"Release = V(\d+)\.(\d+)", out)
+    return (int(m[1]), int(m[2])) if m else None
 
 
 def _die_with_parent() -> None:
@@ -140,6 +168,7 @@ class NfsServer:
             "secure": Export("secure", root / "exports" / "secure", privileged_only=True),
         }
         self.log = root / "ganesha.log"
+        self.version = ganesha_version()
         self._proc: subprocess.Popen[bytes] | None = None
         self._rpcbind: subprocess.Popen[bytes] | None = None
 
@@ -163,6 +192,8 @@ class NfsServer:
             nlm_port=free_port(self.host),
             rquota_port=free_port(self.host),
             dbus_prefix=f"nfssidecar{self.nfs_port}",
+            # Unknown version: a newer one, most likely.
+            core_extra=IO_FLUSHER if (self.version or (99,)) >= IO_FLUSHER_SINCE else "",
             recovery=self.root / "recovery",
         )
         for export_id, export in enumerate(self.exports.values(), start=1):
@@ -214,15 +245,55 @@ class NfsServer:
         )
         deadline = time.monotonic() + 15
         while not rpc_null_ok(self.host, self.nfs_port):
+            self._refused_config()
             if self._proc.poll() is not None:
+                hint = ""
+                if "Cannot register" in self._log_tail() and not Path("/etc/services").exists():
+                    hint = (
+                        "\nlikely cause: ganesha could not register with rpcbind over loopback "
+                        "without /etc/services (the rpcbind running is not reachable by its "
+                        "socket from here): apt-get install netbase, or run `make deps`"
+                    )
                 raise RuntimeError(
-                    f"ganesha exited rc={self._proc.returncode}; log:\n{self._log_tail()}"
+                    f"ganesha exited rc={self._proc.returncode}; log:\n{self._log_tail()}{hint}"
                 )
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"ganesha not ready after 15 s; log:\n{self._log_tail()}")
             time.sleep(0.05)
+        # ganesha reads its configuration before it answers: an export it refused is in the log
+        # by now. Without this check it runs without the export and every mount is refused later
+        # "without a reason".
+        self._refused_config()
         return self
+
+    def _refused_config(self) -> None:
+        """Stops the server and raises with the log's reasons if ganesha refused a block."""
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return
+        if not any(CONFIG_REFUSED.search(line) for line in lines):
+            return
+        reasons = [line for line in lines if REFUSAL_DETAIL.search(line)]
+        self.stop()
+        hints = []
+        if not Path("/etc/mtab").exists():
+            hints.append(
+                "/etc/mtab is missing (ganesha's VFS reads it to find an export's file system; a "
+                "booted system has it): ln -s ../proc/self/mounts /etc/mtab, or run `make deps`"
+            )
+        if not any(m.split()[1] == "/" for m in _mounts()):
+            hints.append(
+                "no file system is mounted at / as this process sees it (a chroot whose root is "
+                "not a mount point): bind-mount the chroot's folder onto itself before entering"
+            )
+        raise RuntimeError(
+            f"ganesha refused its configuration ({self.root / 'ganesha.conf'}), so its exports "
+            "would refuse every mount; the log says:\n"
+            + "\n".join(reasons)
+            + "".join(f"\nlikely cause: {h}" for h in hints)
+        )
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -18,7 +18,16 @@ ARCHES = ("x86_64", "arm64")
 if str(BUILD_DIR) not in sys.path:
     sys.path.insert(0, str(BUILD_DIR))
 
+import bytecode  # noqa: E402
+
 import build as build_script  # noqa: E402  (build/build.py, found first on sys.path)
+
+
+@pytest.fixture(scope="session")
+def pythons() -> dict[str, str]:
+    """{version: interpreter} the build compiles the bytecode with: every Lambda Python under CI
+    (else it fails saying how to install the missing one); locally, those this machine has."""
+    return bytecode.find_interpreters()
 
 
 def make_fake_function(root: Path) -> Path:

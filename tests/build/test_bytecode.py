@@ -58,11 +58,6 @@ UNCHECKED_HASH = 0b01  # PEP 552: hash-based, check_source off
 
 
 @pytest.fixture(scope="module")
-def pythons() -> dict[str, str]:
-    return bytecode.find_interpreters()  # fails saying how to install a missing one
-
-
-@pytest.fixture(scope="module")
 def read_only_task(host_zips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The x86_64 zip unpacked, then made read-only, as /var/task is."""
     task = tmp_path_factory.mktemp("task")
@@ -79,6 +74,13 @@ def read_only_task(host_zips: dict[str, Path], tmp_path_factory: pytest.TempPath
 def test_importing_the_zip_compiles_nothing(
     pythons: dict[str, str], read_only_task: Path, version: str
 ) -> None:
+    tag = "cpython-" + version.replace(".", "")
+    if version not in pythons:
+        # A local build without this Python (CI's has them all: the fixture fails there): the zip
+        # holds no bytecode for it rather than anything stale.
+        assert not bytecode.release_build()
+        assert not list(read_only_task.rglob(f"*.{tag}.pyc"))
+        return
     before = sorted(str(p.relative_to(read_only_task)) for p in read_only_task.rglob("*"))
     run = subprocess.run(
         [pythons[version], "-I", "-S", "-c", CHILD, f"{read_only_task}/"],
@@ -107,7 +109,7 @@ def test_importing_the_zip_compiles_nothing(
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_every_module_has_bytecode_for_every_lambda_python(
-    host_zips: dict[str, Path], arch: str
+    host_zips: dict[str, Path], arch: str, pythons: dict[str, str]
 ) -> None:
     """The arm64 zip too (the test above imports the x86_64 one): the same .pyc files, byte for
     byte, since bytecode does not depend on the architecture."""
@@ -120,24 +122,12 @@ def test_every_module_has_bytecode_for_every_lambda_python(
             for version in bytecode.LAMBDA_PYTHONS:
                 tag = "cpython-" + version.replace(".", "")
                 pyc = f"{folder + '/' if folder else ''}__pycache__/{file[:-3]}.{tag}.pyc"
+                if version not in pythons:  # a local build without it (see test_pythons)
+                    assert pyc not in names, pyc
+                    continue
                 assert pyc in names, pyc
                 with zipfile.ZipFile(host_zips["x86_64"]) as x86:
                     assert zf.read(pyc) == x86.read(pyc), pyc
-
-
-def test_a_missing_lambda_python_fails_the_build_saying_how_to_install_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pythons: dict[str, str]
-) -> None:
-    monkeypatch.setenv("BUILD_PYTHONS", pythons["3.12"])
-    with pytest.raises(bytecode.BytecodeError, match=r"no Python 3\.13 .*pyenv install 3\.13"):
-        bytecode.find_interpreters()
-    import build as build_script  # build/build.py
-
-    with pytest.raises(bytecode.BytecodeError):
-        build_script.build(
-            "x86_64", "host", tmp_path / "dist", make_fake_function(tmp_path), tmp_path
-        )
-    assert not (tmp_path / "dist").exists()
 
 
 def test_the_same_sources_give_the_same_bytecode(tmp_path: Path, pythons: dict[str, str]) -> None:
@@ -147,11 +137,10 @@ def test_the_same_sources_give_the_same_bytecode(tmp_path: Path, pythons: dict[s
         "nfs_sidecar/config.py": fn / "nfs_sidecar" / "config.py",
     }
     first, versions = bytecode.compile_all(sources, pythons)
-    assert [v.rsplit(".", 1)[0] for v in versions] == ["3.12", "3.13"]
-    assert sorted(first) == [
-        "__pycache__/lambda_function.cpython-312.pyc",
-        "__pycache__/lambda_function.cpython-313.pyc",
-        "nfs_sidecar/__pycache__/config.cpython-312.pyc",
-        "nfs_sidecar/__pycache__/config.cpython-313.pyc",
-    ]
+    assert [v.rsplit(".", 1)[0] for v in versions] == list(pythons)
+    tags = [v.replace(".", "") for v in pythons]
+    assert sorted(first) == sorted(
+        [f"__pycache__/lambda_function.cpython-{t}.pyc" for t in tags]
+        + [f"nfs_sidecar/__pycache__/config.cpython-{t}.pyc" for t in tags]
+    )
     assert bytecode.compile_all(sources, pythons) == (first, versions)

@@ -122,12 +122,13 @@ def localstack(
     try:
         yield ls
     finally:
+        # Which interpreter ran the function (the executor says so for each runtime it started),
+        # shown in the session's summary: read before stop() removes the environments' logs.
+        ran = ls.function_interpreters()
         ls.stop()
         shutil.copy(ls.log, REPO / ".tmp" / "e2e-localstack.log")
-        # Which interpreter ran the function (the executor logs its choice).
-        for line in ls.log.read_text(errors="replace").splitlines():
-            if "local-process executor: runtime" in line:
-                timings["lambda_interpreter"] = line.split("local-process executor: ", 1)[1]
+        if ran:
+            timings["the Python that ran the function"] = "; ".join(ran)
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,7 @@ from tests.e2e.localstack import (
     LocalStack,
     choose_executor,
     docker_bridge_gateway,
+    function_interpreters,
     stop_process_group,
 )
 from tests.e2e.stack import EXAMPLE, REPO, build_zip, client, publish, sidecar_path
@@ -220,6 +221,7 @@ def publish_one(filename: str, results: Any) -> None:
                 took = time.time() - sent.at
                 say(f"sidecar after {took:.2f} s: {os.path.relpath(side)}\n")
                 say(json.dumps(doc, indent=2, ensure_ascii=False))
+                say_interpreter(state)
                 return
         time.sleep(0.05)
     say(f"no sidecar {side} after 30 s; the failure queue says:")
@@ -240,6 +242,14 @@ def publish_one(filename: str, results: Any) -> None:
             continue
         say(f"  {m['Body']}")
     raise SystemExit(1)
+
+
+def say_interpreter(state: dict[str, Any]) -> None:
+    """Which Python ran the function (Lambda runs the runtime's; here, one of this machine's)."""
+    root = Path(state["lambda_root"]) if state.get("lambda_root") else None
+    log = ROOT / "localstack" / "localstack.log"
+    for choice in function_interpreters(root, log):
+        say(f"\nthe Python that ran the function: {choice}")
 
 
 def status() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import json
 import os
 import pwd
@@ -36,6 +37,25 @@ SERVICES = "sns,sqs,lambda,iam,sts,logs,ec2,kms,cloudwatch,s3"
 S3_STORAGE = Path("/tmp/localstack-s3-storage")
 PR_SET_PDEATHSIG = 1
 INSTALL_HINT = "run `make localstack` (LocalStack's venv .venv-localstack with the test executor)"
+
+
+def uv_pythons() -> dict[str, str]:
+    """LOCAL_EXECUTOR_PYTHON_3_X for each Lambda Python the shared discovery (build/pythons.py)
+    found uv-managed (`make deps` installs them there): the executor itself looks on PATH, in
+    pyenv and /usr/bin only, and would run the function under the closest version instead."""
+    spec = importlib.util.spec_from_file_location("nfs_sidecar_pythons", REPO / "build/pythons.py")
+    assert spec is not None and spec.loader is not None
+    pythons = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pythons)
+    try:
+        found = pythons.discover()
+    except pythons.InterpreterError:
+        return {}  # a broken BUILD_PYTHONS: the build says so
+    return {
+        f"LOCAL_EXECUTOR_PYTHON_{version.replace('.', '_')}": path
+        for version, (path, where) in found.items()
+        if where == "uv"
+    }
 
 
 def _die_with_parent() -> None:
@@ -129,6 +149,8 @@ class LocalStack:
         )
         if self.lambda_root is not None:
             env["LOCAL_EXECUTOR_ROOT"] = str(self.lambda_root)
+        if self.executor == "local-process":
+            env.update(uv_pythons())
         if self.executor == "docker":
             # Lambda containers reach LocalStack (and the NFS server) at the host's bridge address.
             env.update(HOSTNAME_FROM_LAMBDA=self.host, LAMBDA_DOCKER_NETWORK="bridge")
@@ -213,6 +235,11 @@ class LocalStack:
         if self._owns_s3_storage and not other_localstacks_running():
             shutil.rmtree(S3_STORAGE, ignore_errors=True)
 
+    def function_interpreters(self) -> list[str]:
+        """Which Python ran the function: what the local-process executor says of each runtime
+        it started (``python3.12 under /usr/bin/python3.13 (closest available: ...)``)."""
+        return function_interpreters(self.lambda_root, self.log)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -266,3 +293,26 @@ def stop_process_group(pid: int, wait=None, grace: float = 20) -> None:
     # Anything left in the group (e.g. an orphaned Lambda process) goes too.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def function_interpreters(lambda_root: Path | None, log: Path | None) -> list[str]:
+    """The executor's choices (``python3.12: /usr/bin/python3.13 (closest available: ...)``), from
+    its environments' logs (first line) while they are there, else from LocalStack's log."""
+    found: list[str] = []
+    if lambda_root is not None:
+        for output in sorted(lambda_root.glob("env-*/output.log")):
+            with contextlib.suppress(OSError), open(output, errors="replace") as f:
+                first = f.readline().strip()
+            if first.startswith("[local-process executor] "):
+                runtime, _, rest = first.removeprefix("[local-process executor] ").partition(
+                    " under "
+                )
+                found.append(f"{runtime}: {rest}")
+    if not found and log is not None and log.exists():
+        for line in log.read_text(errors="replace").splitlines():
+            if "local-process executor: runtime " in line:
+                runtime, _, rest = line.split("local-process executor: runtime ", 1)[1].partition(
+                    " runs under "
+                )
+                found.append(f"{runtime}: {rest}")
+    return list(dict.fromkeys(found))

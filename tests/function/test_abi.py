@@ -167,7 +167,12 @@ def c_layouts(tmp_path_factory: pytest.TempPathFactory, bundled_libnfs: Path) ->
     # bundled_libnfs built the zip, so the verified source archive is in the build cache.
     tarball = ROOT / ".tmp" / "build-cache" / libnfs_sources.SOURCE.filename
     with tarfile.open(tarball) as tar:
-        tar.extractall(tmp, filter="data")
+        # extractall's filter (PEP 706) came in 3.11.4: Debian 12's Python is 3.11.2. The archive
+        # is the pinned source the build verified either way.
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(tmp, filter="data")
+        else:
+            tar.extractall(tmp)
     src = tmp / libnfs_sources.SOURCE.top_folder
     lines = []
     for c_type, members in LAYOUTS.values():

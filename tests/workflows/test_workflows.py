@@ -7,12 +7,14 @@ is run here on matching and differing builds), SBOMs attached, every accepted ru
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -335,3 +337,50 @@ def test_ci_tests_the_function_under_every_runtime_the_module_accepts() -> None:
     assert all(f"python find {v}" in extra for v in installed), "each is passed as EXTRA_PYTHONS"
     tested = installed | {CONTAINER_PYTHON[test_job["container"]["image"]]}
     assert accepted_runtimes() <= tested, f"not tested in CI: {accepted_runtimes() - tested}"
+
+
+# The distributions the README says `make demo` and `make test` work on, with their own Python.
+STOCK_IMAGES = {"debian:12", "debian:13", "ubuntu:24.04"}
+
+
+def test_ci_runs_the_readme_commands_on_each_stock_distribution() -> None:
+    job = load(CI)["jobs"]["distros"]
+    images = job["strategy"]["matrix"]["image"]
+    assert set(images) == STOCK_IMAGES and len(images) == len(STOCK_IMAGES)
+    assert job["container"]["image"] == "${{ matrix.image }}"
+    assert job["strategy"]["fail-fast"] is False, "one distribution's failure hides no other's"
+    runs = [s["run"].strip() for s in steps_of(job) if "run" in s]
+    assert runs.index("make demo") < runs.index("make down") < runs.index("make test")
+    down = next(s for s in steps_of(job) if s.get("run", "").strip() == "make down")
+    assert down.get("if") == "always()", "the demo is stopped even when it failed"
+    # The distribution's own Python: nothing that brings another one in before make does.
+    text = "\n".join(s.get("run", "") + s.get("uses", "") for s in steps_of(job))
+    for other in ("setup-python", "pyenv", "uv python install", "EXTRA_PYTHONS", "BUILD_PYTHONS"):
+        assert other not in text, other
+    assert "env" not in job or not {"CI", "EXTRA_PYTHONS"} & set(job["env"])
+
+
+def test_the_readme_platform_table_names_what_runs_where() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| platform |") :].split("\n\n", 1)[0]
+    for image in STOCK_IMAGES:
+        name, version = image.split(":")
+        assert re.search(rf"\| {name.capitalize()} {re.escape(version)}\b", table), image
+    assert "make test-distros" in table and "ci.yml" in table
+
+
+def test_the_released_zips_are_built_insisting_on_every_lambda_python() -> None:
+    """release.yml ships the build job's zips: that job must refuse a zip without the bytecode of
+    a runtime (build/bytecode.py's release_build), whatever CI is set to."""
+    job = load(CI)["jobs"]["build"]
+    assert str(job["env"]["REQUIRE_ALL_PYTHONS"]) == "1"
+    sys.path.insert(0, str(ROOT / "build"))
+    try:
+        import bytecode
+    finally:
+        sys.path.remove(str(ROOT / "build"))
+    with mock.patch.dict(os.environ, {"REQUIRE_ALL_PYTHONS": "1", "CI": "false"}):
+        assert bytecode.release_build()
+    for off in ("", "0", "false"):
+        with mock.patch.dict(os.environ, {"REQUIRE_ALL_PYTHONS": off, "CI": "false"}):
+            assert not bytecode.release_build()
