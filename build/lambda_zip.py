@@ -16,9 +16,9 @@ from pathlib import Path
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 9
-# What never belongs in the zip: caches, tests, editor and OS droppings.
+# What never belongs in the zip: caches, tests, lint settings (ruff.toml), editor and OS droppings.
 EXCLUDED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
-EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".orig", ".rej", ".swp"}
+EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".orig", ".rej", ".swp", ".toml"}
 # Packages the Lambda Python runtime already provides; bundling them is a mistake.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "awslambdaric"}
 

@@ -51,7 +51,7 @@ def bundled_library() -> Path:
 
 def load_bundled_libnfs() -> Path:
     """Loads the zip's libnfs into this process; the function's clients then use it."""
-    from nfs_sidecar import libnfs
+    from nfs_sidecar.nfs import libnfs
 
     lib = bundled_library()
     libnfs.load_libnfs(str(lib))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # message.py imports this module: no import cycle at run time
     from .message import Notification
-    from .nfs_client import Entry
+    from .nfs.client import Entry
 
 FORMAT_VERSION = 1
 # Every sidecar the function writes is at most this many bytes, and it reads back at most this

@@ -4,9 +4,10 @@ SNS invokes the function asynchronously: a failed record makes the invocation ra
 retries and then the on-failure destination keep the notification with the reason.
 SQS (a queue between topic and function) gets ``batchItemFailures``: the queue redelivers those
 records and moves them to its dead-letter queue after ``maxReceiveCount``. The records of a batch
-are written together, their NFS calls in flight at once (conversation.py): a batch of N costs about
-the round trips of one record. A batch is started only while the invocation has the time to
-finish it; otherwise only its first record is, and the others go back to the queue unstarted.
+are written together, their NFS calls in flight at once (nfs/conversation.py): a batch of N
+costs about the round trips of one record. A batch is started only while the invocation has the
+time to finish it; otherwise only its first record is, and the others go back to the queue
+unstarted.
 
 Each message logs one JSON line with its outcome, which also carries its metrics (see metrics.py).
 """
@@ -22,12 +23,13 @@ from typing import Any
 
 from . import metrics
 from .config import LOG_LEVELS, Config
-from .conversation import Conversation, Sleep, run
 from .message import Notification, from_envelope, from_sqs_body
-from .nfs3_xdr import BADHANDLE, STALE
-from .nfs_client import MOUNT_TIMEOUTS, NfsClient
-from .nfs_errors import MountError, NfsConnectionError, NfsError, NfsStatusError
-from .retry import Budget, backoff, reconnecting_may_help, retryable
+from .nfs.backoff import backoff
+from .nfs.client import MOUNT_TIMEOUTS, NfsClient
+from .nfs.conversation import Conversation, Sleep, run
+from .nfs.errors import MountError, NfsConnectionError, NfsError, NfsStatusError
+from .nfs.xdr import BADHANDLE, STALE
+from .retry import Budget, reconnecting_may_help, retryable
 from .sidecar import Orphan, Outcome, SidecarWriter
 
 MAX_LOCK_WAIT_S = 10.0
@@ -77,7 +79,7 @@ class Handler:
         level = (log_level or "INFO").upper()
         self.min_level = LOG_LEVELS.index(level) if level in LOG_LEVELS else 0
         # The longest a record can take when the connection breaks under it: one NFS step runs
-        # into the timeout, then the mount afresh, bounded as a whole (nfs_client).
+        # into the timeout, then the mount afresh, bounded as a whole (nfs/client.py).
         self.record_reserve_s = (1 + MOUNT_TIMEOUTS) * config.timeout_ms / 1000 + RECORD_OVERHEAD_S
         self._writer: SidecarWriter | None = None
         self._dropped = False  # a connection was dropped: the next mount is a reconnect
@@ -153,8 +155,8 @@ class Handler:
         parse: Callable[[Any, str, str], Notification],
         context: Any,
     ) -> list[Exception | None]:
-        """Parses the records, writes their sidecars together (conversation.py), logs one line per
-        record, in order -> each record's error, if any.
+        """Parses the records, writes their sidecars together (nfs/conversation.py), logs one line
+        per record, in order -> each record's error, if any.
 
         The batch is started only while the invocation has the time to finish it (one NFS step
         into the timeout plus a mount afresh): otherwise only its first record is, so a

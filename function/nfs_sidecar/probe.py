@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import Config
-from .nfs_client import NfsClient
-from .nfs_errors import MountError, NfsConnectionError, NfsError, NfsStatusError, NfsTimeout
+from .nfs.client import NfsClient
+from .nfs.errors import MountError, NfsConnectionError, NfsError, NfsStatusError, NfsTimeout
 
 PROBE_KEY = "nfs_sidecar_probe"
 # Kept for the answer, the log line and Lambda's own work after the probe.

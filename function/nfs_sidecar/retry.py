@@ -1,4 +1,4 @@
-"""When to try again, and for how long: one time budget per invocation, backoff with jitter.
+"""When to try again, and for how long: one time budget per invocation, what is retryable.
 
 A notification is worth retrying inside the invocation when the server said "later"
 (NFS3ERR_JUKEBOX: RFC 1813 asks the client to wait and resend with a new transaction id) or the
@@ -9,19 +9,13 @@ so a notification that cannot be written fails with its reason instead of being 
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 from .message import InvalidMessage
-from .nfs3_xdr import JUKEBOX
-from .nfs_errors import MountError, NfsConnectionError
+from .nfs.errors import MountError, NfsConnectionError
 
-# Statuses that mean "the server could not do it now": the same call is sent again.
-TRANSIENT_STATUSES = frozenset({JUKEBOX})
-FIRST_DELAY_S = 0.05
-MAX_DELAY_S = 1.0
 # Without a Lambda context (tests, the bench): what a 30 s function would have.
 DEFAULT_REMAINING_S = 30.0
 # Kept back from Lambda's timeout to log the failure and return it: a tenth, 0.2-3 s.
@@ -49,12 +43,6 @@ class Budget:
     def allows(self, delay_s: float, then_at_least_s: float) -> bool:
         """Whether waiting ``delay_s`` still leaves ``then_at_least_s`` for the next attempt."""
         return self.remaining() >= delay_s + then_at_least_s
-
-
-def backoff(attempt: int) -> float:
-    """The wait before retry number ``attempt`` (0-based): doubling, capped, jittered so that
-    writers failed by the same event do not come back in lockstep."""
-    return min(MAX_DELAY_S, FIRST_DELAY_S * 2**attempt) * random.uniform(0.5, 1.0)
 
 
 def reconnecting_may_help(error: BaseException) -> bool:

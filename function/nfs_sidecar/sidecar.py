@@ -38,7 +38,7 @@ What a writer that died (its process killed) left is removed by later writers (s
 page of the folder's listing rides along with a write's first round trip when one is due
 (``Sweeper.start``) and is read once the sidecar is published (``Sweeper.finish``).
 
-Batches (SQS): the sidecars of several notifications are written together (conversation.py's
+Batches (SQS): the sidecars of several notifications are written together (nfs/conversation.py's
 ``lockstep``). Every writer's step 1 is in flight at once, then every WRITE, then every LINK: N
 new sidecars take the 3 waited round trips of one. Notifications for one file go newest first:
 once its sidecar is settled (written, or a newer one found there) the older ones are settled too,
@@ -62,13 +62,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from .conversation import Conversation, Sleep, call, lockstep
 from .document import FORMAT_VERSION, MAX_SIDECAR_BYTES, render
 from .message import STEM, Notification, sidecar_location
-from .nfs3_xdr import BADHANDLE, EXIST, NOENT, NOTDIR, NOTSUPP, PERM, STALE
-from .nfs_client import Attributes, Entry, NfsClient
-from .nfs_errors import NfsConnectionError, NfsError, NfsStatusError
-from .rpc_engine import Pending
+from .nfs.client import Attributes, Entry, NfsClient
+from .nfs.conversation import Conversation, Sleep, call, lockstep
+from .nfs.engine import Pending
+from .nfs.errors import NfsConnectionError, NfsError, NfsStatusError
+from .nfs.xdr import BADHANDLE, EXIST, NOENT, NOTDIR, NOTSUPP, PERM, STALE
 from .sweep import Sweeper, is_stale, take_over
 
 MAX_CACHED_FOLDERS = 4096

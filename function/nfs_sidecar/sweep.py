@@ -59,11 +59,11 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
-from .conversation import Conversation, call
-from .nfs3_xdr import NOENT, NOT_SYNC, STALE
-from .nfs_client import Attributes, DirPage, Entry, NfsClient
-from .nfs_errors import NfsError, NfsStatusError
-from .rpc_engine import Pending
+from .nfs.client import Attributes, DirPage, Entry, NfsClient
+from .nfs.conversation import Conversation, call
+from .nfs.engine import Pending
+from .nfs.errors import NfsError, NfsStatusError
+from .nfs.xdr import NOENT, NOT_SYNC, STALE
 
 PAGE_BYTES = 16 * 1024  # about 70-100 names with attributes and handles
 PAGE_EVERY_WRITES = 16

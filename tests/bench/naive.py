@@ -9,8 +9,8 @@ import os
 from ctypes import POINTER, byref, c_char_p, c_int, c_uint64, c_void_p
 
 from nfs_sidecar.document import render
-from nfs_sidecar.libnfs import load_libnfs
 from nfs_sidecar.message import Notification, sidecar_location
+from nfs_sidecar.nfs.libnfs import load_libnfs
 
 
 class nfs_stat_64(ctypes.Structure):

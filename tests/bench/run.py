@@ -371,8 +371,8 @@ COLD_START = """
 import json, sys, time
 t0 = time.perf_counter()
 import nfs_sidecar.handler
-from nfs_sidecar.libnfs import load_libnfs
-from nfs_sidecar.nfs_client import NfsClient
+from nfs_sidecar.nfs.libnfs import load_libnfs
+from nfs_sidecar.nfs.client import NfsClient
 t1 = time.perf_counter()
 load_libnfs()  # the package's own lib/, as in Lambda
 t2 = time.perf_counter()

@@ -60,7 +60,7 @@ class Context:
         return 30000
 
 result = lambda_function.lambda_handler(event, Context())
-from nfs_sidecar import libnfs
+from nfs_sidecar.nfs import libnfs
 with open("/proc/self/maps") as maps:
     mapped = sorted({line.split()[-1] for line in maps if "libnfs" in line})
 print(json.dumps({

@@ -151,7 +151,7 @@ def test_sidecars_for_several_files(deployment: Deployment, aws: Any) -> None:
         assert values["Duration"] == line["duration_ms"] > 0
         # 5 NFS calls for a new sidecar, plus one LOOKUP per folder not yet cached and, for the
         # first write into a folder, the sweep's READDIRPLUS page (sweep.py), and the NULL an
-        # idle connection's first call takes along (rpc_engine.py).
+        # idle connection's first call takes along (nfs/engine.py).
         folders = len(Path(msg.filename).parts) - 1
         assert 5 <= values["NfsCalls"] <= 5 + folders + 1 + 1, (msg.filename, values)
     # LocalStack does not turn these documents into metrics (CloudWatch Logs does on AWS).

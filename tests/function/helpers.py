@@ -131,7 +131,7 @@ UNPRIVILEGED = """
 import json, os, sys
 sys.path.insert(0, sys.argv[1])
 import lambda_function
-from nfs_sidecar import libnfs
+from nfs_sidecar.nfs import libnfs
 libnfs.load_libnfs(sys.argv[3])
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 try:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from nfs_sidecar import libnfs, nfs3_xdr
-from nfs_sidecar.nfs_errors import LibnfsUnavailable
+from nfs_sidecar.nfs import libnfs, xdr
+from nfs_sidecar.nfs.errors import LibnfsUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "build"))
@@ -28,36 +28,36 @@ import libnfs_sources  # noqa: E402  (build/libnfs_sources.py)
 # ctypes class -> (C type, {ctypes field: C member designator}); *res structures are flattened
 # on our side to the status and the resok arm of the C union.
 LAYOUTS: dict[type[ctypes.Structure], tuple[str, dict[str, str]]] = {
-    nfs3_xdr.nfs_fh3: ("nfs_fh3", {"data_len": "data.data_len", "data_val": "data.data_val"}),
-    nfs3_xdr.nfstime3: ("nfstime3", {"seconds": "seconds", "nseconds": "nseconds"}),
-    nfs3_xdr.specdata3: ("specdata3", {"specdata1": "specdata1", "specdata2": "specdata2"}),
-    nfs3_xdr.fattr3: (
+    xdr.nfs_fh3: ("nfs_fh3", {"data_len": "data.data_len", "data_val": "data.data_val"}),
+    xdr.nfstime3: ("nfstime3", {"seconds": "seconds", "nseconds": "nseconds"}),
+    xdr.specdata3: ("specdata3", {"specdata1": "specdata1", "specdata2": "specdata2"}),
+    xdr.fattr3: (
         "fattr3",
         {f: f for f in ("type", "mode", "nlink", "uid", "gid", "size", "used", "rdev", "fsid")}
         | {f: f for f in ("fileid", "atime", "mtime", "ctime")},
     ),
-    nfs3_xdr.post_op_attr: (
+    xdr.post_op_attr: (
         "post_op_attr",
         {"attributes_follow": "attributes_follow", "attributes": "post_op_attr_u.attributes"},
     ),
-    nfs3_xdr.wcc_attr: ("wcc_attr", {"size": "size", "mtime": "mtime", "ctime": "ctime"}),
-    nfs3_xdr.pre_op_attr: (
+    xdr.wcc_attr: ("wcc_attr", {"size": "size", "mtime": "mtime", "ctime": "ctime"}),
+    xdr.pre_op_attr: (
         "pre_op_attr",
         {"attributes_follow": "attributes_follow", "attributes": "pre_op_attr_u.attributes"},
     ),
-    nfs3_xdr.wcc_data: ("wcc_data", {"before": "before", "after": "after"}),
-    nfs3_xdr.diropargs3: ("diropargs3", {"dir": "dir", "name": "name"}),
-    nfs3_xdr.set_u32: ("set_mode3", {"set_it": "set_it", "value": "set_mode3_u.mode"}),
-    nfs3_xdr.set_size3: ("set_size3", {"set_it": "set_it", "size": "set_size3_u.size"}),
-    nfs3_xdr.set_time: ("set_atime", {"set_it": "set_it", "time": "set_atime_u.atime"}),
-    nfs3_xdr.sattr3: ("sattr3", {f: f for f in ("mode", "uid", "gid", "size", "atime", "mtime")}),
-    nfs3_xdr.createhow3: ("createhow3", {"mode": "mode", "u": "createhow3_u"}),
-    nfs3_xdr.CREATE3args: ("CREATE3args", {"where": "where", "how": "how"}),
-    nfs3_xdr.post_op_fh3: (
+    xdr.wcc_data: ("wcc_data", {"before": "before", "after": "after"}),
+    xdr.diropargs3: ("diropargs3", {"dir": "dir", "name": "name"}),
+    xdr.set_u32: ("set_mode3", {"set_it": "set_it", "value": "set_mode3_u.mode"}),
+    xdr.set_size3: ("set_size3", {"set_it": "set_it", "size": "set_size3_u.size"}),
+    xdr.set_time: ("set_atime", {"set_it": "set_it", "time": "set_atime_u.atime"}),
+    xdr.sattr3: ("sattr3", {f: f for f in ("mode", "uid", "gid", "size", "atime", "mtime")}),
+    xdr.createhow3: ("createhow3", {"mode": "mode", "u": "createhow3_u"}),
+    xdr.CREATE3args: ("CREATE3args", {"where": "where", "how": "how"}),
+    xdr.post_op_fh3: (
         "post_op_fh3",
         {"handle_follows": "handle_follows", "handle": "post_op_fh3_u.handle"},
     ),
-    nfs3_xdr.CREATE3res: (
+    xdr.CREATE3res: (
         "CREATE3res",
         {
             "status": "status",
@@ -65,8 +65,8 @@ LAYOUTS: dict[type[ctypes.Structure], tuple[str, dict[str, str]]] = {
             "obj_attributes": "CREATE3res_u.resok.obj_attributes",
         },
     ),
-    nfs3_xdr.LOOKUP3args: ("LOOKUP3args", {"what": "what"}),
-    nfs3_xdr.LOOKUP3res: (
+    xdr.LOOKUP3args: ("LOOKUP3args", {"what": "what"}),
+    xdr.LOOKUP3res: (
         "LOOKUP3res",
         {
             "status": "status",
@@ -74,7 +74,7 @@ LAYOUTS: dict[type[ctypes.Structure], tuple[str, dict[str, str]]] = {
             "obj_attributes": "LOOKUP3res_u.resok.obj_attributes",
         },
     ),
-    nfs3_xdr.WRITE3args: (
+    xdr.WRITE3args: (
         "WRITE3args",
         {
             "file": "file",
@@ -84,7 +84,7 @@ LAYOUTS: dict[type[ctypes.Structure], tuple[str, dict[str, str]]] = {
             "data": "data",
         },
     ),
-    nfs3_xdr.WRITE3res: (
+    xdr.WRITE3res: (
         "WRITE3res",
         {
             "status": "status",
@@ -93,8 +93,8 @@ LAYOUTS: dict[type[ctypes.Structure], tuple[str, dict[str, str]]] = {
             "committed": "WRITE3res_u.resok.committed",
         },
     ),
-    nfs3_xdr.READ3args: ("READ3args", {"file": "file", "offset": "offset", "count": "count"}),
-    nfs3_xdr.READ3res: (
+    xdr.READ3args: ("READ3args", {"file": "file", "offset": "offset", "count": "count"}),
+    xdr.READ3res: (
         "READ3res",
         {
             "status": "status",
@@ -104,26 +104,26 @@ LAYOUTS: dict[type[ctypes.Structure], tuple[str, dict[str, str]]] = {
             "data": "READ3res_u.resok.data",
         },
     ),
-    nfs3_xdr.RENAME3args: ("RENAME3args", {"from_": "from", "to": "to"}),
-    nfs3_xdr.LINK3args: ("LINK3args", {"file": "file", "link": "link"}),
-    nfs3_xdr.REMOVE3args: ("REMOVE3args", {"object": "object"}),
-    nfs3_xdr.sattrguard3: (
+    xdr.RENAME3args: ("RENAME3args", {"from_": "from", "to": "to"}),
+    xdr.LINK3args: ("LINK3args", {"file": "file", "link": "link"}),
+    xdr.REMOVE3args: ("REMOVE3args", {"object": "object"}),
+    xdr.sattrguard3: (
         "sattrguard3",
         {"check": "check", "obj_ctime": "sattrguard3_u.obj_ctime"},
     ),
-    nfs3_xdr.SETATTR3args: (
+    xdr.SETATTR3args: (
         "SETATTR3args",
         {"object": "object", "new_attributes": "new_attributes", "guard": "guard"},
     ),
-    nfs3_xdr.READDIRPLUS3args: (
+    xdr.READDIRPLUS3args: (
         "READDIRPLUS3args",
         {f: f for f in ("dir", "cookie", "cookieverf", "dircount", "maxcount")},
     ),
-    nfs3_xdr.entryplus3: (
+    xdr.entryplus3: (
         "entryplus3",
         {f: f for f in ("fileid", "name", "cookie", "name_attributes", "name_handle", "nextentry")},
     ),
-    nfs3_xdr.READDIRPLUS3res: (
+    xdr.READDIRPLUS3res: (
         "READDIRPLUS3res",
         {
             "status": "status",
@@ -140,20 +140,20 @@ LAYOUTS: dict[type[ctypes.Structure], tuple[str, dict[str, str]]] = {
 }
 # Structures passed to libnfs whole (arguments) must match in size too; results are read only.
 ARGUMENTS = {
-    nfs3_xdr.nfs_fh3,
-    nfs3_xdr.diropargs3,
-    nfs3_xdr.sattr3,
-    nfs3_xdr.createhow3,
-    nfs3_xdr.CREATE3args,
-    nfs3_xdr.LOOKUP3args,
-    nfs3_xdr.WRITE3args,
-    nfs3_xdr.READ3args,
-    nfs3_xdr.RENAME3args,
-    nfs3_xdr.LINK3args,
-    nfs3_xdr.REMOVE3args,
-    nfs3_xdr.sattrguard3,
-    nfs3_xdr.SETATTR3args,
-    nfs3_xdr.READDIRPLUS3args,
+    xdr.nfs_fh3,
+    xdr.diropargs3,
+    xdr.sattr3,
+    xdr.createhow3,
+    xdr.CREATE3args,
+    xdr.LOOKUP3args,
+    xdr.WRITE3args,
+    xdr.READ3args,
+    xdr.RENAME3args,
+    xdr.LINK3args,
+    xdr.REMOVE3args,
+    xdr.sattrguard3,
+    xdr.SETATTR3args,
+    xdr.READDIRPLUS3args,
     libnfs.nfs_url,
 }
 
@@ -220,7 +220,7 @@ def test_an_older_abi_is_refused_by_its_missing_marker(tmp_path: Path) -> None:
     standing in for a libnfs 6 named libnfs.so.17) is refused, naming what it lacks."""
     script = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "from nfs_sidecar import libnfs\n"
+        "from nfs_sidecar.nfs import libnfs\n"
         "try:\n    libnfs.load_libnfs(sys.argv[2])\n"
         "except libnfs.LibnfsUnavailable as e:\n    print('refused:', e)\n"
     )
@@ -238,7 +238,7 @@ def test_an_older_abi_is_refused_by_its_missing_marker(tmp_path: Path) -> None:
 def test_a_missing_library_names_the_fix(tmp_path: Path) -> None:
     script = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "from nfs_sidecar import libnfs\n"
+        "from nfs_sidecar.nfs import libnfs\n"
         "libnfs.BUNDLED_LIB_DIR = sys.argv[2]\n"
         "libnfs.SONAME = 'libnfs.so.999'\n"
         "try:\n    libnfs.load_libnfs()\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nfs_sidecar.handler import Handler
-from nfs_sidecar.nfs3_xdr import JUKEBOX
+from nfs_sidecar.nfs.xdr import JUKEBOX
 from tests.fault_proxy import Fault, FaultProxy
 from tests.function.helpers import (
     FakeContext,

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from nfs_sidecar.handler import Handler
-from nfs_sidecar.nfs_errors import MountError
-from nfs_sidecar.rpc_engine import PROBE_AFTER_IDLE_S
+from nfs_sidecar.nfs.engine import PROBE_AFTER_IDLE_S
+from nfs_sidecar.nfs.errors import MountError
 from tests.fault_proxy import Fault, FaultProxy, syn_dropping_listener
 from tests.function.helpers import FakeContext, config_for, handler_for, leftovers, sns_event
 from tests.nfs_server import NfsServer

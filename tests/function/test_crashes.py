@@ -57,7 +57,7 @@ NEW_RESULTS = {"new": "new", "replace": "second"}
 CHILD = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from nfs_sidecar import libnfs
+from nfs_sidecar.nfs import libnfs
 libnfs.load_libnfs(sys.argv[2])
 from nfs_sidecar.config import Config
 from nfs_sidecar.handler import Handler
@@ -66,7 +66,7 @@ for event in json.loads(sys.argv[4]):
     handler(event)
 # The warm-up's last removal is sent without waiting: see it through the proxy before "ready",
 # or the fault armed next could hit it instead of the write under test.
-from nfs_sidecar.conversation import run
+from nfs_sidecar.nfs.conversation import run
 run(handler._writer._remove_orphans())
 print("ready", flush=True)
 sys.stdin.readline()

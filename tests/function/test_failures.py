@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nfs_sidecar.nfs_errors import MountError, NfsConnectionError
+from nfs_sidecar.nfs.errors import MountError, NfsConnectionError
 from tests.function.helpers import (
     FakeContext,
     config_for,

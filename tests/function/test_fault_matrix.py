@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from nfs_sidecar.nfs3_xdr import IO, JUKEBOX, NOSPC
-from nfs_sidecar.nfs_errors import NfsStatusError
+from nfs_sidecar.nfs.errors import NfsStatusError
+from nfs_sidecar.nfs.xdr import IO, JUKEBOX, NOSPC
 from tests.fault_proxy import Fault, FaultProxy
 from tests.function.helpers import PROTOCOL_CALLS, FakeContext, handler_for, leftovers, sns_event
 from tests.nfs_server import NfsServer

@@ -27,7 +27,7 @@ from nfs_sidecar.message import (
     parse_message,
     sidecar_location,
 )
-from nfs_sidecar.nfs_client import Attributes, Entry
+from nfs_sidecar.nfs.client import Attributes, Entry
 from tests.function.helpers import TOPIC, envelope
 
 SUFFIX = "-sidecar.json"

@@ -32,10 +32,10 @@ from typing import Any
 
 import pytest
 
-from nfs_sidecar.conversation import run
 from nfs_sidecar.handler import Handler
-from nfs_sidecar.nfs3_xdr import NOT_SYNC, STALE
-from nfs_sidecar.nfs_client import Attributes, Entry, NfsClient
+from nfs_sidecar.nfs.client import Attributes, Entry, NfsClient
+from nfs_sidecar.nfs.conversation import run
+from nfs_sidecar.nfs.xdr import NOT_SYNC, STALE
 from nfs_sidecar.retry import retryable
 from nfs_sidecar.sidecar import SidecarWriter
 from nfs_sidecar.sweep import Sweeper, leftover_kind

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from nfs_sidecar.conversation import run
 from nfs_sidecar.handler import Handler
 from nfs_sidecar.message import InvalidMessage
+from nfs_sidecar.nfs.conversation import run
 from nfs_sidecar.sidecar import (
     FileNotFoundOnExport,
     NotARegularFile,

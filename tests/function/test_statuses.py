@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from nfs_sidecar.handler import Handler
-from nfs_sidecar.nfs3_xdr import ACCES, DQUOT, IO, JUKEBOX, NOSPC, NOTSUPP, PERM, ROFS, STALE
-from nfs_sidecar.nfs_errors import MountError, NfsConnectionError, NfsStatusError
+from nfs_sidecar.nfs.errors import MountError, NfsConnectionError, NfsStatusError
+from nfs_sidecar.nfs.xdr import ACCES, DQUOT, IO, JUKEBOX, NOSPC, NOTSUPP, PERM, ROFS, STALE
 from tests.fault_proxy import Fault, FaultProxy
 from tests.function.helpers import (
     FakeContext,

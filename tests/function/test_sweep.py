@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from nfs_sidecar.conversation import run
 from nfs_sidecar.handler import Handler
-from nfs_sidecar.nfs3_xdr import NOT_SYNC
-from nfs_sidecar.nfs_client import Attributes, Entry, NfsClient
-from nfs_sidecar.nfs_errors import NfsStatusError
+from nfs_sidecar.nfs.client import Attributes, Entry, NfsClient
+from nfs_sidecar.nfs.conversation import run
+from nfs_sidecar.nfs.errors import NfsStatusError
+from nfs_sidecar.nfs.xdr import NOT_SYNC
 from nfs_sidecar.sweep import (
     LOCK,
     PAGE_BYTES,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nfs_sidecar.nfs_errors import NfsError
+from nfs_sidecar.nfs.errors import NfsError
 from tests.fault_proxy import Fault, FaultProxy
 from tests.function.helpers import FakeContext, handler_for, leftovers, sns_event
 from tests.nfs_server import NfsServer

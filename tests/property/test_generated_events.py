@@ -32,8 +32,8 @@ from nfs_sidecar.message import (
     InvalidMessage,
     Notification,
 )
-from nfs_sidecar.nfs_client import Attributes, Entry
-from nfs_sidecar.nfs_errors import NfsStatusError
+from nfs_sidecar.nfs.client import Attributes, Entry
+from nfs_sidecar.nfs.errors import NfsStatusError
 from nfs_sidecar.sidecar import FileNotFoundOnExport, NotARegularFile, Outcome
 from tests.bundled_libnfs import load_bundled_libnfs
 from tests.function.helpers import FakeContext, config_for

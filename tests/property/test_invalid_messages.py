@@ -36,7 +36,7 @@ from nfs_sidecar.message import (
     from_envelope,
     parse_message,
 )
-from nfs_sidecar.nfs_client import Attributes, Entry
+from nfs_sidecar.nfs.client import Attributes, Entry
 from nfs_sidecar.retry import retryable
 from nfs_sidecar.sidecar import Outcome
 from tests.function.helpers import FakeContext, envelope, sqs_event

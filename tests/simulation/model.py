@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nfs_sidecar.nfs3_xdr import (
+from nfs_sidecar.nfs.client import Attributes, DirEntry, DirPage, Entry
+from nfs_sidecar.nfs.xdr import (
     EXIST,
     ISDIR,
     JUKEBOX,
@@ -25,7 +26,6 @@ from nfs_sidecar.nfs3_xdr import (
     NOTSUPP,
     STALE,
 )
-from nfs_sidecar.nfs_client import Attributes, DirEntry, DirPage, Entry
 
 PAGE_ENTRIES = 64  # a READDIRPLUS page: one covers a folder of the simulation
 

@@ -10,8 +10,8 @@ import contextlib
 from collections.abc import Iterator
 
 from nfs_sidecar import sweep
-from nfs_sidecar.conversation import Conversation, call
 from nfs_sidecar.message import Notification
+from nfs_sidecar.nfs.conversation import Conversation, call
 from nfs_sidecar.sidecar import VIA_LINK, VIA_RENAME, SidecarWriter, _Write, order_key_of
 
 

@@ -34,11 +34,12 @@ from typing import Any
 
 from nfs_sidecar import retry
 from nfs_sidecar.config import Config
-from nfs_sidecar.conversation import Sleep
 from nfs_sidecar.handler import Handler, Usage
 from nfs_sidecar.message import Notification, sidecar_location
-from nfs_sidecar.nfs3_xdr import JUKEBOX, NF3DIR, NF3REG, NOSPC, NOT_SYNC
-from nfs_sidecar.nfs_errors import NfsConnectionError, NfsError, NfsStatusError, NfsTimeout
+from nfs_sidecar.nfs import backoff
+from nfs_sidecar.nfs.conversation import Sleep
+from nfs_sidecar.nfs.errors import NfsConnectionError, NfsError, NfsStatusError, NfsTimeout
+from nfs_sidecar.nfs.xdr import JUKEBOX, NF3DIR, NF3REG, NOSPC, NOT_SYNC
 from nfs_sidecar.retry import Budget
 from nfs_sidecar.sidecar import Outcome, SidecarWriter
 from nfs_sidecar.sweep import leftover_kind
@@ -297,7 +298,7 @@ class Simulation:
         self._fault_total = sum(v for k, v in self.rates.items() if k not in SERVER_FAULTS)
         self.server.fault = self._fault
         self.server.on_change = self._on_change
-        retry.random = random.Random(seed)  # type: ignore[assignment]  # backoff's jitter
+        backoff.random = random.Random(seed)  # type: ignore[assignment]  # backoff's jitter
         self._build_world()
 
     def may(self, feature: str) -> bool:

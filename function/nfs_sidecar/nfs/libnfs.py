@@ -13,7 +13,8 @@ import ctypes
 import os
 from ctypes import POINTER, Structure, c_char_p, c_int, c_size_t, c_void_p
 
-from .nfs3_xdr import (
+from .errors import LibnfsUnavailable
+from .xdr import (
     CREATE3args,
     LINK3args,
     LOOKUP3args,
@@ -24,14 +25,15 @@ from .nfs3_xdr import (
     SETATTR3args,
     WRITE3args,
 )
-from .nfs_errors import LibnfsUnavailable
 
 SONAME = "libnfs.so.17"
 VERSION = "7.0"
 # First exported by libnfs 7.0 (soname 17); absent from 6.x (soname 16) and older.
 MARKER_SYMBOL = "nfs_set_readonly"
 # os.path, not pathlib: pathlib costs a cold start ~8 ms of imports.
-BUNDLED_LIB_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "lib")
+# This file is <zip root>/nfs_sidecar/nfs/libnfs.py.
+_ZIP_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+BUNDLED_LIB_DIR = os.path.join(_ZIP_ROOT, "lib")
 
 RPC_STATUS_SUCCESS, RPC_STATUS_ERROR, RPC_STATUS_CANCEL, RPC_STATUS_TIMEOUT = 0, 1, 2, 3
 

@@ -35,15 +35,15 @@ import select
 import time
 from collections.abc import Callable
 
+from .backoff import TRANSIENT_STATUSES, backoff
+from .errors import NfsConnectionError, NfsError, NfsStatusError, NfsTimeout
 from .libnfs import (
     RPC_CB,
     RPC_STATUS_CANCEL,
     RPC_STATUS_SUCCESS,
     RPC_STATUS_TIMEOUT,
 )
-from .nfs3_xdr import NFS3_OK, Status
-from .nfs_errors import NfsConnectionError, NfsError, NfsStatusError, NfsTimeout
-from .retry import TRANSIENT_STATUSES, backoff
+from .xdr import NFS3_OK, Status
 
 # Wake at least this often to check the deadlines (also a reconnecting libnfs's changed fd).
 POLL_SLICE_S = 0.1

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-from .nfs_errors import NfsError
-from .rpc_engine import Pending
+from .engine import Pending
+from .errors import NfsError
 
 T = TypeVar("T")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .nfs3_xdr import (
+from .xdr import (
     ACCES,
     DQUOT,
     IO,

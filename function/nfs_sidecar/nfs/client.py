@@ -1,7 +1,7 @@
 """A small NFSv3 client: libnfs's high-level API mounts, then NFSv3 RPCs work on file handles.
 
 Mounting goes through libnfs (portmapper or explicit ports, MOUNT, AUTH_SYS). The file operations
-are then single NFSv3 RPCs on the mount's RPC context (rpc_engine.py): they take file handles, so a
+are then single NFSv3 RPCs on the mount's RPC context (nfs/engine.py): they take file handles, so a
 warm client resolves a folder once instead of walking the path on every call, and independent
 calls share one round trip.
 
@@ -19,8 +19,10 @@ from collections.abc import Callable
 from ctypes import c_void_p
 from typing import NamedTuple
 
+from .engine import Pending, RpcEngine
+from .errors import MountError, NfsError
 from .libnfs import NFS_CB, load_libnfs
-from .nfs3_xdr import (
+from .xdr import (
     FILE_SYNC,
     GUARDED,
     NF3DIR,
@@ -54,8 +56,6 @@ from .nfs3_xdr import (
     set_time,
     set_u32,
 )
-from .nfs_errors import MountError, NfsError
-from .rpc_engine import Pending, RpcEngine
 
 # A mount is two connects and about five round trips (MNT, NULL, FSINFO, GETATTR, the root's
 # GETATTR): as a whole it may take this many timeouts, never more (nor past the budget).
@@ -177,7 +177,7 @@ class NfsClient(RpcEngine):
         synchronous mount bounds only each RPC: a dropped SYN hung it for the kernel's ~130 s,
         a slow server took a timeout per step."""
         lib, ctx = self.lib, self._ctx
-        # Timeouts are the engine's (see rpc_engine); a broken connection or a timeout is the
+        # Timeouts are the engine's (see engine.py); a broken connection or a timeout is the
         # caller's to handle: libnfs must neither reconnect nor resend behind our back (its
         # defaults emulate a "hard" mount).
         lib.nfs_set_timeout(ctx, -1)
