@@ -39,7 +39,7 @@ page of the folder's listing rides along with a write's first round trip when on
 (``Sweeper.start``) and is read once the sidecar is published (``Sweeper.finish``).
 
 Batches (SQS): the sidecars of several notifications are written together (nfs/conversation.py's
-``lockstep``). Every writer's step 1 is in flight at once, then every WRITE, then every LINK: N
+``as_one``). Every writer's step 1 is in flight at once, then every WRITE, then every LINK: N
 new sidecars take the 3 waited round trips of one. Notifications for one file go newest first:
 once its sidecar is settled (written, or a newer one found there) the older ones are settled too,
 skipped without a call. If it fails for its own file (not found, not a regular file) the next
@@ -65,7 +65,7 @@ from typing import NamedTuple
 from .document import FORMAT_VERSION, MAX_SIDECAR_BYTES, render
 from .message import STEM, Notification, sidecar_location
 from .nfs.client import Attributes, Entry, NfsClient
-from .nfs.conversation import Conversation, Sleep, call, lockstep
+from .nfs.conversation import Conversation, Sleep, as_one, call
 from .nfs.engine import Pending
 from .nfs.errors import NfsConnectionError, NfsError, NfsStatusError
 from .nfs.xdr import BADHANDLE, EXIST, NOENT, NOTDIR, NOTSUPP, PERM, STALE
@@ -335,7 +335,7 @@ class SidecarWriter:
             groups.setdefault(notes[index].filename, []).append(index)
         while groups:
             heads = [group[0] for group in groups.values()]
-            outcomes, spent = yield from lockstep(
+            outcomes, spent = yield from as_one(
                 [self._write(notes[i], lock_wait_s) for i in heads],
                 lambda: self.client.rpc_count,
                 self.clock,

@@ -5,7 +5,7 @@ once; ``yield (p1, p2)`` WAITS until every one of them has its reply (or raises 
 error into the conversation); ``yield Sleep(s)`` waits without the network (a writer waiting for
 a lock). So calls sent before one ``yield`` share a round trip.
 
-``lockstep`` runs several conversations as one: it advances each to its next yield, then waits
+``as_one`` runs several conversations as one: it advances each to its next yield, then waits
 once for all the calls they sent, so N conversations of k round trips each take about k round
 trips, not N x k. A transport failure ends the wait for everyone: it is thrown into each
 conversation that was waiting, so each cleans up (or remembers what it left) its own way.
@@ -45,7 +45,7 @@ def call(pending: Pending) -> Generator[Step, None, Any]:
     return pending.result()
 
 
-def lockstep(
+def as_one(
     conversations: list[Conversation[T]],
     count_calls: Callable[[], int],
     clock: Callable[[], float] = time.monotonic,
