@@ -112,11 +112,14 @@ class _FolderReplaced(Exception):
 
 
 class Held(NamedTuple):
-    """A lock this writer holds, as the file it is: the name alone may be another's lock later."""
+    """A lock this writer holds, as the file it is: the name alone may be another's lock later.
+    One whose CREATE went unanswered is known by the access time it was created with instead
+    (``fh`` empty): no other writer's lock has it, and none could take it over while young."""
 
     fh: bytes
     ctime_ns: int  # its ctime once ours: any later change (a takeover) moves it
-    taken: float  # clock() when it became ours
+    taken: float  # clock() when it became ours (or its CREATE was sent)
+    atime_s: int | None = None  # the access time its CREATE set: this write's token
 
 
 class Orphan(NamedTuple):
@@ -258,28 +261,55 @@ class FolderCache:
 
 
 class _Write:
-    """One sidecar's write under way: what it made (to publish, or to clean up)."""
+    """One sidecar's write under way: where it goes and what it made (to publish, or to clean
+    up). Its conversations update it instead of returning several things."""
 
-    __slots__ = ("dir_fh", "folder", "lock", "lock_name", "made", "server_now", "tmp", "tmp_name")
+    __slots__ = (
+        "dir_fh",
+        "folder",
+        "lock",
+        "lock_asked",
+        "lock_atime_s",
+        "lock_name",
+        "made",
+        "server_now",
+        "sidecar_name",
+        "tmp",
+        "tmp_name",
+    )
 
-    def __init__(self, folder: str, dir_fh: bytes, tmp_name: str) -> None:
-        self.folder, self.dir_fh, self.tmp_name = folder, dir_fh, tmp_name
+    def __init__(self, folder: str, dir_fh: bytes, sidecar_name: str, token: str) -> None:
+        self.folder, self.dir_fh, self.sidecar_name = folder, dir_fh, sidecar_name
+        self.tmp_name = f".{sidecar_name}.{token}.tmp"
+        self.lock_name = f".{sidecar_name}.lock"
+        self.lock_atime_s = int(token, 16)  # the lock's CREATE sets it: whose lock it is
         self.made: list[str] = []  # names this write made and has not removed: temp, lock
         self.tmp: Entry | None = None
         self.lock: Held | None = None  # the sidecar's lock, once this write holds it
-        self.lock_name: str | None = None
+        self.lock_asked: float | None = None  # clock() at a lock CREATE not answered yet
         # The server's clock now (ns), from the temp file's ctime: None without its attributes.
         self.server_now: Callable[[], int] | None = None
 
+    def where(self) -> str:
+        return posixpath.join(self.folder, self.sidecar_name)
+
+    def orphan(self, name: str) -> Orphan | None:
+        """What the name leaves to be removed later if its removal fails. A lock whose ctime
+        this writer never learnt cannot be told from another writer's later: None, it is left
+        to the stale rule."""
+        if name != self.lock_name:
+            return Orphan(self.folder, name)
+        if self.lock is not None and self.lock.ctime_ns >= 0:
+            return Orphan(self.folder, name, self.lock)
+        return None
+
     def orphans(self) -> list[Orphan]:
-        """What this write leaves to be removed later. A lock whose ctime this writer never
-        learnt cannot be told from another writer's later: it is left to the stale rule."""
-        orphans = []
-        for name in self.made:
-            if name != self.lock_name:
-                orphans.append(Orphan(self.folder, name))
-            elif self.lock is not None and self.lock.ctime_ns >= 0:
-                orphans.append(Orphan(self.folder, name, self.lock))
+        """What this write leaves to be removed later (see ``orphan``), also a lock it may
+        have made: its CREATE unanswered (known then by its access time)."""
+        orphans = [orphan for name in self.made if (orphan := self.orphan(name)) is not None]
+        if self.lock is None and self.lock_asked is not None:
+            held = Held(b"", -1, self.lock_asked, self.lock_atime_s)
+            orphans.append(Orphan(self.folder, self.lock_name, held))
         return orphans
 
 
@@ -396,13 +426,15 @@ class SidecarWriter:
                     yield waiting
                 self.folders.confirm(checks)
             raise
-        w = _Write(folder, dir_fh, f".{sidecar_name}.{self.token()}.tmp")
+        w = _Write(folder, dir_fh, sidecar_name, self.token())
+        # Round trip 1: the file, the temp file, and whether a sidecar is there already.
         file_call, tmp_call = client.lookup(dir_fh, name), client.create(dir_fh, w.tmp_name)
+        sidecar_call = client.lookup(dir_fh, sidecar_name)
         if cached:
             checks = self.folders.check(folder)
         try:
             page = self.sweeper.start(folder, dir_fh)  # sweep hook 1: a page rides along
-            yield (file_call, tmp_call, *(pending for _, _, pending in checks))
+            yield (file_call, tmp_call, sidecar_call, *(pending for _, _, pending in checks))
         except NfsError:
             # The temp file may exist without this writer knowing (a lost reply): its name is
             # unique, so removing it later is always safe.
@@ -415,8 +447,8 @@ class SidecarWriter:
             target = self._target(file_call, note.filename)
             w.tmp = tmp_call.result()  # type: ignore[assignment]
             w.server_now = self._server_clock(w.tmp.attributes)  # type: ignore[union-attr]
-            yield from self._write_data(w.tmp.fh, render(note, target))  # type: ignore[union-attr]
-            via = yield from self._publish(note, w, sidecar_name, lock_wait_s)
+            current = _found(sidecar_call)
+            via = yield from self._publish(note, w, render(note, target), current, lock_wait_s)
         except Exception:
             removed = False
             if not client.broken:
@@ -426,20 +458,7 @@ class SidecarWriter:
             if not removed:
                 self.orphans.extend(w.orphans())
             raise
-        try:
-            if via == VIA_LINK and w.tmp_name in w.made:
-                # Published by LINK: the temp name is now just a second name of the sidecar. Its
-                # removal changes nothing for this notification: don't wait a round trip for it.
-                removal = client.remove(dir_fh, w.tmp_name)
-                w.made.remove(w.tmp_name)
-                self._unconfirmed.append((removal, Orphan(folder, w.tmp_name)))
-                client.send_without_waiting(removal)
-            yield from self._remove(dir_fh, w.made)
-        except NfsError as exc:
-            # Published, but the lock (or temp) is still there: removed before the next write.
-            self.orphans.extend(w.orphans())
-            if isinstance(exc, NfsConnectionError):
-                raise  # the handler tries again at once, on a new connection
+        self._release(w)  # published (or a newer one kept): nothing waits for the cleanup
         yield from self.sweeper.finish(page, w.tmp.attributes)  # type: ignore[union-attr]  # hook 2
         return via
 
@@ -451,6 +470,68 @@ class SidecarWriter:
             return None
         seen = self.clock()
         return lambda: reference.ctime_ns + int((self.clock() - seen) * 1e9)
+
+    def _publish(
+        self, note: Notification, w: _Write, data: bytes, current: Entry | None, lock_wait_s: float
+    ) -> Conversation[str | None]:
+        """Steps 2 and 3: the temp file's content, then it becomes the sidecar (-> how), or is
+        dropped for a newer one. ``current``: the sidecar round trip 1 found, if any."""
+        tmp = w.tmp
+        assert tmp is not None
+        if current is None and self.hard_links:
+            yield from self._write_data(tmp.fh, data)
+            if (yield from self._link(w)):
+                return VIA_LINK
+            yield from self._lock(w, lock_wait_s)
+            ahead = None
+        else:
+            # A sidecar is there (or no hard links: RENAME publishes): the lock is taken, and
+            # the sidecar read, in the WRITE's round trip. What is read before the lock counts
+            # only if the sidecar is still that file, unchanged, once the lock is held.
+            results, _ = yield from as_one(
+                [
+                    self._write_data(tmp.fh, data),
+                    self._lock(w, lock_wait_s),
+                    self._read_ahead(current, w.where()),
+                ],
+                clock=self.clock,
+            )
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+            ahead = results[2]
+        # Under the lock no other writer renames; a LINK may still create the sidecar meanwhile.
+        while True:
+            latest = yield from self._lookup(w.dir_fh, w.sidecar_name)
+            if latest is None:
+                if not self.hard_links:
+                    break  # RENAME creates it
+                if (yield from self._link(w)):
+                    return VIA_LINK
+                continue  # created meanwhile (or no hard links after all): look again
+            if ahead is None or current is None or not self._unchanged(current, latest):
+                ahead = yield from self._content(latest, w.where())
+            if self._newer(ahead, note, w.where()):
+                return None
+            break
+        yield from call(self.client.rename(w.dir_fh, w.tmp_name, w.dir_fh, w.sidecar_name))
+        w.made.remove(w.tmp_name)
+        return VIA_RENAME
+
+    def _unchanged(self, seen: Entry, now: Entry) -> bool:
+        """Whether the sidecar looked up under the lock is the file seen before it, unchanged
+        (any change of content moves ctime): what was read of it then is what it holds."""
+        a, b = seen.attributes, now.attributes
+        return (
+            seen.fh == now.fh
+            and a is not None
+            and b is not None
+            and (a.ctime_ns, a.size) == (b.ctime_ns, b.size)
+        )
+
+    def _newer(self, sidecar: bytes, note: Notification, where: str) -> bool:
+        """Whether the sidecar there is for a newer notification than ``note`` (kept then)."""
+        return order_key_of(sidecar, note, where) > note.order_key
 
     def _write_data(self, fh: bytes, data: bytes) -> Conversation[None]:
         """WRITE ``data`` from offset 0, every chunk in flight together."""
@@ -464,36 +545,13 @@ class SidecarWriter:
         if written != len(data):
             raise NfsError(f"WRITE: short write, {written} of {len(data)} bytes")
 
-    def _publish(
-        self, note: Notification, w: _Write, sidecar_name: str, lock_wait_s: float
-    ) -> Conversation[str | None]:
-        """Step 3: the temp file becomes the sidecar (-> how), or is dropped for a newer one."""
-        tmp = w.tmp
-        assert tmp is not None
-        if (yield from self._link(tmp, w.dir_fh, sidecar_name)):
-            return VIA_LINK
-        yield from self._lock(w, f".{sidecar_name}.lock", lock_wait_s)
-        # Under the lock no other writer renames; a LINK may still create the sidecar meanwhile.
-        where = posixpath.join(w.folder, sidecar_name)
-        while (current := (yield from self._read(w.dir_fh, sidecar_name, where))) is not None or (
-            self.hard_links
-        ):
-            if current is not None:
-                if order_key_of(current, note, where) > note.order_key:
-                    return None
-                break
-            if (yield from self._link(tmp, w.dir_fh, sidecar_name)):  # removed meanwhile
-                return VIA_LINK
-        yield from call(self.client.rename(w.dir_fh, w.tmp_name, w.dir_fh, sidecar_name))
-        w.made.remove(w.tmp_name)
-        return VIA_RENAME
-
-    def _link(self, tmp: Entry, dir_fh: bytes, sidecar_name: str) -> Conversation[bool]:
+    def _link(self, w: _Write) -> Conversation[bool]:
         """LINK the temp file as the sidecar: False if it exists or the server has no links."""
         if not self.hard_links:
             return False
+        assert w.tmp is not None
         try:
-            yield from call(self.client.link(tmp.fh, dir_fh, sidecar_name))
+            yield from call(self.client.link(w.tmp.fh, w.dir_fh, w.sidecar_name))
         except NfsStatusError as exc:
             if exc.status in NO_HARD_LINKS:
                 self.hard_links = False
@@ -516,14 +574,28 @@ class SidecarWriter:
             raise NotARegularFile(f"{filename!r} is not a regular file")
         return entry
 
-    def _read(self, dir_fh: bytes, name: str, where: str) -> Conversation[bytes | None]:
-        """A sidecar's content; None if it does not exist."""
+    def _lookup(self, dir_fh: bytes, name: str) -> Conversation[Entry | None]:
+        """LOOKUP ``name``: its entry, None if it does not exist."""
+        pending = self.client.lookup(dir_fh, name)
+        yield (pending,)
+        return _found(pending)
+
+    def _read_ahead(self, entry: Entry | None, where: str) -> Conversation[bytes | None]:
+        """The content of a sidecar seen before the lock was held, in one READ (None if it takes
+        more, or it was replaced meanwhile): a READ that may be wasted, while the lock is busy,
+        costs one call at most."""
+        attributes = entry.attributes if entry is not None else None
+        if attributes is None or not attributes.is_regular:
+            return None
+        if attributes.size >= self.client.readmax:
+            return None
         try:
-            entry: Entry = yield from call(self.client.lookup(dir_fh, name))
-        except NfsStatusError as exc:
-            if exc.status == NOENT:
-                return None
-            raise
+            return (yield from self._content(entry, where))
+        except (NfsStatusError, SidecarInTheWay):
+            return None
+
+    def _content(self, entry: Entry, where: str) -> Conversation[bytes]:
+        """A sidecar's content: every READ its size needs in flight together."""
         attributes = entry.attributes
         if attributes is not None and not attributes.is_regular:
             raise SidecarInTheWay(f"{where} is not a regular file: it is left as it is")
@@ -534,40 +606,47 @@ class SidecarWriter:
                 f"{where} is larger ({size} bytes) than any sidecar this function writes "
                 f"({MAX_SIDECAR_BYTES}): it is left as it is; rename or remove it, then redrive"
             )
-        chunks: list[bytes] = []
-        offset = 0
+        readmax = self.client.readmax
+        data = b""
         while True:
-            count = min(
-                self.client.readmax, max(size - offset, 0) + 1, MAX_SIDECAR_BYTES + 1 - offset
-            )
-            data, eof = yield from call(self.client.read(entry.fh, offset, count))
-            chunks.append(data)
-            offset += len(data)
-            if offset > MAX_SIDECAR_BYTES:
-                raise SidecarInTheWay(f"{where} grew past {MAX_SIDECAR_BYTES} bytes while read")
-            if eof or not data:
-                return b"".join(chunks)
+            # One byte past the size seen: a file that grew shows it (no EOF yet).
+            end = min(max(size, len(data)) + 1, MAX_SIDECAR_BYTES + 1)
+            reads = [
+                self.client.read(entry.fh, offset, min(readmax, end - offset))
+                for offset in range(len(data), end, readmax)
+            ]
+            yield tuple(reads)
+            for pending in reads:
+                chunk, eof = pending.result()  # type: ignore[misc]
+                data += chunk
+                if len(data) > MAX_SIDECAR_BYTES:
+                    raise SidecarInTheWay(f"{where} grew past {MAX_SIDECAR_BYTES} bytes while read")
+                if eof or not chunk:
+                    return data
+            size = len(data)
 
-    def _lock(self, w: _Write, lock_name: str, wait_s: float) -> Conversation[None]:
+    def _lock(self, w: _Write, wait_s: float) -> Conversation[None]:
         """Takes the sidecar's lock (w.lock), waiting up to ``wait_s`` for its holder."""
         client, delay = self.client, 0.005
         deadline = self.clock() + wait_s
         if client.deadline is not None:  # also after a reconnect: never past the budget
             deadline = min(deadline, client.deadline)
-        where = posixpath.join(w.folder, lock_name)
+        where = posixpath.join(w.folder, w.lock_name)
         while True:
+            w.lock_asked = self.clock()
             try:
-                mine: Entry = yield from call(client.create(w.dir_fh, lock_name))
-                self._hold(w, lock_name, mine)
+                mine: Entry = yield from call(
+                    client.create(w.dir_fh, w.lock_name, atime_s=w.lock_atime_s)
+                )
+                w.lock_asked = None
+                self._hold(w, mine)
                 return
             except NfsStatusError as exc:
+                w.lock_asked = None  # answered: not created
                 if exc.status != EXIST:
                     raise
-            try:
-                lock: Entry = yield from call(client.lookup(w.dir_fh, lock_name))
-            except NfsStatusError as exc:
-                if exc.status != NOENT:
-                    raise
+            lock = yield from self._lookup(w.dir_fh, w.lock_name)
+            if lock is None:
                 continue  # released meanwhile: try again at once
             attributes = lock.attributes
             if attributes is not None and not attributes.is_regular:
@@ -583,7 +662,7 @@ class SidecarWriter:
                 # guarded so that one writer alone wins it (sweep.py says why).
                 taken = yield from take_over(client, lock)
                 if taken is not None:
-                    self._hold(w, lock_name, taken)
+                    self._hold(w, taken)
                     return
             remaining = deadline - self.clock()
             if remaining <= 0:
@@ -594,12 +673,25 @@ class SidecarWriter:
             yield Sleep(min(delay, remaining))
             delay = min(delay * 2, 0.2)
 
-    def _hold(self, w: _Write, lock_name: str, lock: Entry) -> None:
-        w.made.append(lock_name)
-        w.lock_name = lock_name
+    def _hold(self, w: _Write, lock: Entry) -> None:
+        w.made.append(w.lock_name)
         # Without its ctime the lock cannot be recognised later: left to the stale rule then.
         ctime = lock.attributes.ctime_ns if lock.attributes is not None else -1
         w.lock = Held(lock.fh, ctime, self.clock())
+
+    def _release(self, w: _Write) -> None:
+        """Removes what the write made (the temp name, the lock) without waiting: nothing the
+        notification's outcome depends on. A removal that fails leaves an orphan (``abandon``,
+        ``_remove_orphans``)."""
+        removals = []
+        for name in w.made:
+            removal = self.client.remove(w.dir_fh, name)
+            removals.append(removal)
+            if (orphan := w.orphan(name)) is not None:
+                self._unconfirmed.append((removal, orphan))
+        w.made.clear()
+        if removals:
+            self.client.send_without_waiting(*removals)
 
     def abandon(self) -> None:
         """Before the connection is dropped: removals without a reply become orphans."""
@@ -643,16 +735,12 @@ class SidecarWriter:
         another writer's lock made since: that one has another handle."""
         if self.clock() - lock.taken >= self.lock_stale_ns / 2e9:
             return False
-        try:
-            entry: Entry = yield from call(self.client.lookup(dir_fh, name))
-        except NfsStatusError as exc:
-            if exc.status == NOENT:
-                return False
-            raise
-        attributes = entry.attributes
-        return (
-            entry.fh == lock.fh and attributes is not None and attributes.ctime_ns == lock.ctime_ns
-        )
+        entry = yield from self._lookup(dir_fh, name)
+        if entry is None or entry.attributes is None:
+            return False
+        if not lock.fh:  # its CREATE went unanswered: known by the access time it set
+            return lock.atime_s is not None and entry.attributes.atime_ns == lock.atime_s * 10**9
+        return entry.fh == lock.fh and entry.attributes.ctime_ns == lock.ctime_ns
 
     def _remove(self, dir_fh: bytes, names: list[str]) -> Conversation[None]:
         if not names:
@@ -665,6 +753,16 @@ class SidecarWriter:
             except NfsStatusError as exc:
                 if exc.status != NOENT:
                     raise
+
+
+def _found(lookup: Pending) -> Entry | None:
+    """A LOOKUP's entry; None when the name does not exist."""
+    try:
+        return lookup.result()  # type: ignore[return-value]
+    except NfsStatusError as exc:
+        if exc.status == NOENT:
+            return None
+        raise
 
 
 def _is_status(error: BaseException, *statuses: int) -> bool:

@@ -21,24 +21,27 @@ FUNCTION_DIR = Path(__file__).resolve().parents[2] / "function"
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:processing-complete"
 
 
-# The NFS calls of the write protocol's two paths, in order, as procedure#occurrence (the folder's
-# handle already cached, one level below the export's root): what the fault matrix and the crash
-# tests go through. The cached folder is checked by a LOOKUP of it in the first round trip, sent
-# after the file's LOOKUP and the temp file's CREATE.
-PROTOCOL_CALLS = {
-    "new": ["LOOKUP#1", "CREATE#1", "LOOKUP#2", "WRITE#1", "LINK#1", "REMOVE#1"],
-    "replace": [
-        "LOOKUP#1",  # the file
-        "CREATE#1",  # the temp file
-        "LOOKUP#2",  # the cached folder, checked
-        "WRITE#1",
-        "LINK#1",  # answered NFS3ERR_EXIST: a sidecar is there
-        "CREATE#2",  # the lock
-        "LOOKUP#3",  # the current sidecar
-        "READ#1",
-        "RENAME#1",
-        "REMOVE#1",  # the lock
+# The NFS calls of the write protocol's two paths, by round trip, in the order they are sent, as
+# procedure#occurrence (the folder's handle already cached, one level below the export's root):
+# what the fault matrix and the crash tests go through.
+PROTOCOL_ROUND_TRIPS = {
+    "new": [
+        # the file, the temp file, the sidecar (not there), the cached folder (checked)
+        ["LOOKUP#1", "CREATE#1", "LOOKUP#2", "LOOKUP#3"],
+        ["WRITE#1"],
+        ["LINK#1"],
+        ["REMOVE#1"],  # the temp name, not waited for
     ],
+    "replace": [
+        ["LOOKUP#1", "CREATE#1", "LOOKUP#2", "LOOKUP#3"],  # the sidecar is there
+        ["WRITE#1", "CREATE#2", "READ#1"],  # the lock taken, the sidecar read ahead
+        ["LOOKUP#4"],  # the sidecar under the lock: still the file read
+        ["RENAME#1"],
+        ["REMOVE#1"],  # the lock, not waited for
+    ],
+}
+PROTOCOL_CALLS = {
+    path: [call for trip in trips for call in trip] for path, trips in PROTOCOL_ROUND_TRIPS.items()
 }
 
 

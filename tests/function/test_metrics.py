@@ -142,9 +142,9 @@ def test_handler_lines_carry_the_metrics_of_each_message(
     assert second_values["SidecarsWritten"] == 1
     assert second_values["Failed"] == second_values["SkippedOlder"] == 0
     # What the metric says is what went over the wire (the NFS program, mount excluded): a new
-    # sidecar's 5 calls and the LOOKUP that checks the cached folder.
+    # sidecar's 6 calls and the LOOKUP that checks the cached folder.
     nfs_calls = sum(n for call, n in on_the_wire.items() if call.startswith("NFS."))
-    assert second_values["NfsCalls"] == nfs_calls == 6
+    assert second_values["NfsCalls"] == nfs_calls == 7
     assert second_values["Reconnects"] == 0
     assert second_values["Duration"] > 0
     assert emf.by_name(older, FUNCTION)["SkippedOlder"] == 1

@@ -157,15 +157,20 @@ def test_a_lock_whose_removal_lost_its_reply_is_not_removed_once_another_writers
         # A replacement: the lock's REMOVE is the first REMOVE (the temp file is renamed).
         proxy.arm(Fault("NFS.REMOVE", "hook_on_reply", hook=reply_lost))
         error = outcome(handler, sns_event(name, "m-2", T2, results="second"), 4)
+        # The lock's REMOVE is not waited for: m-2 is published, and acknowledged.
+        assert error is None, repr(error)
+        assert sidecar(folder / "f-sidecar.json")["results"] == "second"
+        wait_until(lambda: proxy.applied, "the lock's REMOVE reached the server")
         applied = list(proxy.applied)
         proxy.disarm()
-        # After the reconnect, the function's next write must not take B's lock for its own.
+        assert applied == [("NFS.REMOVE", 1, "hook_on_reply")]
+        # The next write learns over a new connection that the REMOVE went unanswered: it must
+        # not take B's lock for the one it made, nor remove it.
+        error = outcome(handler, sns_event(name, "m-3", T3, results="third"), 4)
         assert lock.exists(), f"another writer's live lock was removed (outcome: {error!r})"
         assert lock.stat().st_ino == inode[0]
-        assert applied == [("NFS.REMOVE", 1, "hook_on_reply")]
         assert handler.reconnects == 1
-        # The write tried again meets B's lock, held: busy, retried later. m-2 was published
-        # before the reply was lost.
+        # It meets B's lock, held: busy, retried later.
         assert type(error).__name__ == "SidecarBusy", repr(error)
         assert sidecar(folder / "f-sidecar.json")["results"] == "second"
         lock.unlink()  # B is done

@@ -228,8 +228,10 @@ def test_replaced_folder_is_looked_up_again(export: Path, handler: Handler) -> N
 
 
 def test_rpcs_per_sidecar_stay_few(export: Path, handler: Handler) -> None:
-    """5 RPCs for a new sidecar (LOOKUP, CREATE, WRITE, LINK, REMOVE), 9 to replace one, and
-    one LOOKUP per cached folder on the path (checked in the first round trip): here two."""
+    """6 RPCs in 3 round trips for a new sidecar (LOOKUP file, CREATE temp, LOOKUP sidecar;
+    WRITE; LINK; REMOVE temp unwaited), 9 in 4 to replace one (LOOKUP file, CREATE temp,
+    LOOKUP sidecar; WRITE, CREATE lock, READ; LOOKUP sidecar; RENAME; REMOVE lock unwaited),
+    and one LOOKUP per cached folder on the path (checked in the first round trip): here two."""
     for i in range(3):
         make_file(export / f"batch/f{i}.bin")
     handler(sns_event(f"{export.name}/batch/f0.bin", "m-0"))  # mounts, caches the folders
@@ -244,10 +246,10 @@ def test_rpcs_per_sidecar_stay_few(export: Path, handler: Handler) -> None:
         handler(event)
         return client.rpc_count - before[0], client.round_trips - before[1]
 
-    assert cost(sns_event(f"{export.name}/batch/f1.bin", "m-1")) == (5 + 2, 3)
+    assert cost(sns_event(f"{export.name}/batch/f1.bin", "m-1")) == (6 + 2, 3)
     assert cost(sns_event(f"{export.name}/batch/f1.bin", "m-2", "2026-11-24T11:00:00.000Z")) == (
         9 + 2,
-        8,
+        4,
     )
 
 

@@ -140,11 +140,11 @@ def test_a_server_without_hard_links_gets_its_sidecars_by_rename(
     client = handler._writer.client  # type: ignore[union-attr]
     before = client.rpc_count
     # The folder (one level deep, cached) is checked by one LOOKUP in the first round trip.
-    handler(sns_event(f"{folder.name}/g.bin", "m-2"), FakeContext(5))  # a new sidecar: 7 + 1
-    assert client.rpc_count - before == 8
+    handler(sns_event(f"{folder.name}/g.bin", "m-2"), FakeContext(5))  # a new sidecar: 8 + 1
+    assert client.rpc_count - before == 9
     before = client.rpc_count
     handler(sns_event(name, "m-3", "2026-11-24T11:00:00.000Z", results="third"), FakeContext(5))
-    assert client.rpc_count - before == 9  # a replacement: 8 calls + 1
+    assert client.rpc_count - before == 10  # a replacement: 9 calls + 1
     handler(sns_event(name, "m-0", "2026-11-24T09:00:00.000Z", results="older"), FakeContext(5))
     assert results(folder) == "third"  # newest still wins
     assert proxy.counts["NFS.LINK"] == 1

@@ -50,11 +50,13 @@ class Inode:
     # who made it: ("user",) for files that are not ours, or (env, invocation) for a writer's
     owner: tuple = ("user",)
     handle: bytes = b""
+    atime_ns: int | None = None  # set by its CREATE; else its mtime stands in
 
     def attributes(self) -> Attributes:
         size = len(self.data) if self.type == NF3REG else 4096
+        atime_ns = self.mtime_ns if self.atime_ns is None else self.atime_ns
         return Attributes(
-            self.type, 0o644, 0, 0, size, self.fileid, self.mtime_ns, self.mtime_ns, self.ctime_ns
+            self.type, 0o644, 0, 0, size, self.fileid, atime_ns, self.mtime_ns, self.ctime_ns
         )
 
 
@@ -168,11 +170,13 @@ class Server:
             raise Status(NOENT)
         return self.entry(self.inodes[folder.entries[name]])
 
-    def nfs_create(self, dir_fh: bytes, name: str, caller: tuple) -> Entry:
+    def nfs_create(self, dir_fh: bytes, name: str, atime_s: int | None, caller: tuple) -> Entry:
         folder = self.folder(dir_fh)
         if name in folder.entries:
             raise Status(EXIST)  # GUARDED
         inode = self._new(NF3REG, caller)
+        if atime_s is not None:
+            inode.atime_ns = atime_s * 1_000_000_000
         folder.entries[name] = inode.fileid
         self._touch(folder)
         self.on_change("create", inode, folder, name, caller)

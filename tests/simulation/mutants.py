@@ -11,14 +11,15 @@ from collections.abc import Iterator
 
 from nfs_sidecar import sweep
 from nfs_sidecar.message import Notification
+from nfs_sidecar.nfs.client import Entry
 from nfs_sidecar.nfs.conversation import Conversation, call
-from nfs_sidecar.sidecar import VIA_LINK, VIA_RENAME, SidecarWriter, _Write, order_key_of
+from nfs_sidecar.sidecar import Held, SidecarWriter, _Write, order_key_of
 
 
 class NoLock(SidecarWriter):
     """Replaces a sidecar without taking its lock."""
 
-    def _lock(self, w: _Write, lock_name: str, wait_s: float) -> Conversation[None]:
+    def _lock(self, w: _Write, wait_s: float) -> Conversation[None]:
         return
         yield
 
@@ -26,50 +27,34 @@ class NoLock(SidecarWriter):
 class RenameNotLink(SidecarWriter):
     """Publishes a new sidecar by RENAME (which replaces) instead of LINK (which never does)."""
 
-    def _publish(
-        self, note: Notification, w: _Write, sidecar_name: str, lock_wait_s: float
-    ) -> Conversation[str | None]:
-        current = yield from self._read(w.dir_fh, sidecar_name, sidecar_name)
-        if current is not None:
-            return (yield from super()._publish(note, w, sidecar_name, lock_wait_s))
-        yield from call(self.client.rename(w.dir_fh, w.tmp_name, w.dir_fh, sidecar_name))
+    def _link(self, w: _Write) -> Conversation[bool]:
+        yield from call(self.client.rename(w.dir_fh, w.tmp_name, w.dir_fh, w.sidecar_name))
         w.made.remove(w.tmp_name)
-        return VIA_RENAME
+        return True
 
 
 class NoComparison(SidecarWriter):
     """Replaces the current sidecar without reading which notification it is for."""
 
-    def _publish(
-        self, note: Notification, w: _Write, sidecar_name: str, lock_wait_s: float
-    ) -> Conversation[str | None]:
-        if (yield from self._link(w.tmp, w.dir_fh, sidecar_name)):  # type: ignore[arg-type]
-            return VIA_LINK
-        yield from self._lock(w, f".{sidecar_name}.lock", lock_wait_s)
-        yield from call(self.client.rename(w.dir_fh, w.tmp_name, w.dir_fh, sidecar_name))
-        w.made.remove(w.tmp_name)
-        return VIA_RENAME
+    def _newer(self, sidecar: bytes, note: Notification, where: str) -> bool:
+        return False
 
 
 class TieBreakReversed(SidecarWriter):
     """Breaks a tie of publish times by message id the other way round, on the lock path only
     (a batch still sorts its notifications the right way)."""
 
-    def _publish(
-        self, note: Notification, w: _Write, sidecar_name: str, lock_wait_s: float
-    ) -> Conversation[str | None]:
-        if (yield from self._link(w.tmp, w.dir_fh, sidecar_name)):  # type: ignore[arg-type]
-            return VIA_LINK
-        yield from self._lock(w, f".{sidecar_name}.lock", lock_wait_s)
-        current = yield from self._read(w.dir_fh, sidecar_name, sidecar_name)
-        if current is not None:
-            key = order_key_of(current, note, sidecar_name)
-            mine = note.order_key
-            if key[0] > mine[0] or (key[0] == mine[0] and key[1] < mine[1]):
-                return None
-        yield from call(self.client.rename(w.dir_fh, w.tmp_name, w.dir_fh, sidecar_name))
-        w.made.remove(w.tmp_name)
-        return VIA_RENAME
+    def _newer(self, sidecar: bytes, note: Notification, where: str) -> bool:
+        key, mine = order_key_of(sidecar, note, where), note.order_key
+        return key[0] > mine[0] or (key[0] == mine[0] and key[1] < mine[1])
+
+
+class ReadAheadTrusted(SidecarWriter):
+    """Trusts what it read of the sidecar before it held the lock, without checking that the
+    sidecar is still that file."""
+
+    def _unchanged(self, seen: Entry, now: Entry) -> bool:
+        return True
 
 
 class NameAlone(SidecarWriter):
@@ -78,6 +63,16 @@ class NameAlone(SidecarWriter):
     def _still_mine(self, dir_fh: bytes, name: str, lock: object) -> Conversation[bool]:
         return self.clock() - lock.taken < self.lock_stale_ns / 2e9  # type: ignore[attr-defined]
         yield
+
+
+class UnansweredLockByName(SidecarWriter):
+    """Takes a lock whose CREATE went unanswered for its own by its name (and age), not by the
+    access time its CREATE set."""
+
+    def _still_mine(self, dir_fh: bytes, name: str, lock: Held) -> Conversation[bool]:
+        if lock.fh:
+            return (yield from super()._still_mine(dir_fh, name, lock))
+        return self.clock() - lock.taken < self.lock_stale_ns / 2e9
 
 
 class FunctionClock(SidecarWriter):
@@ -111,7 +106,9 @@ MUTANTS: dict[str, tuple[type[SidecarWriter], object]] = {
     "new sidecar published by RENAME instead of LINK": (RenameNotLink, None),
     "comparison with the current sidecar skipped": (NoComparison, None),
     "message-id tie-break reversed on one path": (TieBreakReversed, None),
+    "sidecar read before the lock trusted": (ReadAheadTrusted, None),
     "own names recognised by name alone": (NameAlone, None),
+    "unanswered lock taken by its name": (UnansweredLockByName, None),
     "lock age by the function's clock": (FunctionClock, None),
     "no check of cached folders": (NoFolderCheck, None),
     "a sweep that ignores age": (SidecarWriter, sweep_ignoring_age),

@@ -154,9 +154,14 @@ class SimClient:
         return self._send(f"LOOKUP {name}", "lookup", dir_fh, name)
 
     def create(
-        self, dir_fh: bytes, name: str, mode: int = 0o644, exclusive: bool = True
+        self,
+        dir_fh: bytes,
+        name: str,
+        mode: int = 0o644,
+        exclusive: bool = True,
+        atime_s: int | None = None,
     ) -> SimPending:
-        return self._send(f"CREATE {name}", "create", dir_fh, name)
+        return self._send(f"CREATE {name}", "create", dir_fh, name, atime_s)
 
     def write(self, fh: bytes, offset: int, data: bytes) -> SimPending:
         return self._send(f"WRITE {len(data)} bytes", "write", fh, offset, data)

@@ -27,6 +27,7 @@ from .xdr import (
     GUARDED,
     NF3DIR,
     NF3REG,
+    SET_TO_CLIENT_TIME,
     SET_TO_SERVER_TIME,
     UNCHECKED,
     CREATE3args,
@@ -319,11 +320,19 @@ class NfsClient(RpcEngine):
         )
 
     def create(
-        self, dir_fh: bytes, name: str, mode: int = 0o644, exclusive: bool = True
+        self,
+        dir_fh: bytes,
+        name: str,
+        mode: int = 0o644,
+        exclusive: bool = True,
+        atime_s: int | None = None,
     ) -> Pending:
-        """CREATE (GUARDED: fails NFS3ERR_EXIST if ``name`` exists) -> Entry of the new file."""
+        """CREATE (GUARDED: fails NFS3ERR_EXIST if ``name`` exists) -> Entry of the new file.
+        ``atime_s``: the access time it is created with (whole seconds), if not the server's."""
         how = createhow3(GUARDED if exclusive else UNCHECKED)
         how.u.obj_attributes.mode = set_u32(1, mode)
+        if atime_s is not None:
+            how.u.obj_attributes.atime = set_time(SET_TO_CLIENT_TIME, nfstime3(atime_s, 0))
 
         def parse(data: int) -> Entry:
             res = CREATE3res.from_address(data)

@@ -41,13 +41,14 @@ Conversation = Generator[Step, None, T]
 
 def call(pending: Pending) -> Generator[Step, None, Any]:
     """``value = yield from call(client.lookup(...))``: one call, its result or its error."""
-    yield (pending,)
+    if not pending.done:
+        yield (pending,)
     return pending.result()
 
 
 def as_one(
     conversations: list[Conversation[T]],
-    count_calls: Callable[[], int],
+    count_calls: Callable[[], int] = lambda: 0,
     clock: Callable[[], float] = time.monotonic,
 ) -> Generator[Step, None, tuple[list[T | Exception], list[int]]]:
     """Runs the conversations together to their end -> (each one's return value or exception,

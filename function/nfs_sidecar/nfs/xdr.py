@@ -48,7 +48,7 @@ NOTDIR, ISDIR, NOTEMPTY = 20, 21, 66
 NF3REG, NF3DIR, NF3LNK = 1, 2, 5
 FILE_SYNC = 2
 UNCHECKED, GUARDED = 0, 1
-DONT_CHANGE, SET_TO_SERVER_TIME = 0, 1  # time_how
+DONT_CHANGE, SET_TO_SERVER_TIME, SET_TO_CLIENT_TIME = 0, 1, 2  # time_how
 
 
 # --- XDR structures (libnfs-raw-nfs.h, generated from RFC 1813's nfs.x) ---------------------
