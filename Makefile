@@ -57,6 +57,14 @@ test: need-root deps lint checkov build localstack ## everything: lint, unit + N
 	$(PY) -m pytest
 	$(MAKE) test-pythons
 
+# The tiers are pytest markers (tests/tiers.py, registered in pyproject.toml): the fast tier is
+# every test that carries none of them.
+FAST_TIER := not nfs and not build and not terraform and not e2e and not slow and not node
+
+.PHONY: test-fast
+test-fast: venv ## the fast tier in seconds: no root, no NFS server, no build; pure logic + the protocol on the in-memory NFS model
+	time $(PY) -m pytest -q -m "$(FAST_TIER)"
+
 .PHONY: test-distros
 test-distros: need-root ## the README's commands on fresh Debian 12 and 13 chroots (debootstrap), as a newcomer: a table (not part of `make test`; ~1 h)
 	scripts/test-distros $(SUITES)
