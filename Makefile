@@ -48,9 +48,10 @@ deps: ## install system packages the tests and the host build need (nfs-ganesha,
 	@$(PYTHON) build/pythons.py report
 
 .PHONY: lint
-lint: venv ## ruff check + format check
+lint: venv ## ruff check + format check, mypy --strict on function/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 .PHONY: test
 test: need-root deps lint checkov build localstack ## everything: lint, unit + NFS + Terraform + end-to-end tests, under every Python runtime present
@@ -188,4 +189,4 @@ check-deployment: venv ## after terraform apply: probe the cluster from the func
 
 .PHONY: clean
 clean: ## remove build and test artefacts
-	rm -rf dist .tmp .pytest_cache .ruff_cache
+	rm -rf dist .tmp .pytest_cache .ruff_cache .mypy_cache
