@@ -36,6 +36,7 @@ def test_make_test_fast_selects_the_tests_with_no_tier() -> None:
         ("function/test_sweep.py", {"nfs_server", "bundled_libnfs"}, {"nfs", "build"}),
         ("build/test_build.py", {"host_zips"}, {"build"}),
         ("build/test_pythons.py", {"monkeypatch"}, set()),
+        ("build/test_bytecode.py", {"pythons", "tmp_path"}, {"build"}),
         ("e2e/test_sandbox.py", set(), {"e2e"}),
         ("terraform/test_limits.py", {"tmp_path"}, {"terraform"}),
         ("bench/test_bench_runs.py", {"tmp_path"}, {"nfs", "build", "slow"}),

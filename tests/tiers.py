@@ -30,6 +30,7 @@ FIXTURE_TIERS = {
     "bundled_libnfs": "build",
     "host_zips": "build",
     "function_zip": "build",
+    "pythons": "build",  # the Lambda Pythons that compile the zip's bytecode (make deps)
     "terraform": "terraform",
     "tf_env": "terraform",
     "localstack": "e2e",
