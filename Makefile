@@ -48,14 +48,23 @@ deps: ## install system packages the tests and the host build need (nfs-ganesha,
 	@$(PYTHON) build/pythons.py report
 
 .PHONY: lint
-lint: venv ## ruff check + format check
+lint: venv ## ruff check + format check, mypy --strict on function/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 .PHONY: test
 test: need-root deps lint checkov build localstack ## everything: lint, unit + NFS + Terraform + end-to-end tests, under every Python runtime present
 	$(PY) -m pytest
 	$(MAKE) test-pythons
+
+# The tiers are pytest markers (tests/tiers.py, registered in pyproject.toml): the fast tier is
+# every test that carries none of them.
+FAST_TIER := not nfs and not build and not terraform and not e2e and not slow and not node
+
+.PHONY: test-fast
+test-fast: venv ## the fast tier in seconds: no root, no NFS server, no build; pure logic + the protocol on the in-memory NFS model
+	time $(PY) -m pytest -q -m "$(FAST_TIER)"
 
 .PHONY: test-distros
 test-distros: need-root ## the README's commands on fresh Debian 12 and 13 chroots (debootstrap), as a newcomer: a table (not part of `make test`; ~1 h)
@@ -180,4 +189,4 @@ check-deployment: venv ## after terraform apply: probe the cluster from the func
 
 .PHONY: clean
 clean: ## remove build and test artefacts
-	rm -rf dist .tmp .pytest_cache .ruff_cache
+	rm -rf dist .tmp .pytest_cache .ruff_cache .mypy_cache

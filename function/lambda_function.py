@@ -6,6 +6,7 @@ guessing. The mount is made on the first notification and reused while the envir
 """
 
 import os
+from typing import Any
 
 from nfs_sidecar.config import Config
 from nfs_sidecar.handler import Handler
@@ -18,5 +19,5 @@ handler = Handler(
 )
 
 
-def lambda_handler(event, context):
+def lambda_handler(event: Any, context: Any) -> dict[str, Any] | None:
     return handler(event, context)

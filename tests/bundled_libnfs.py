@@ -17,6 +17,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from tests import tiers
+
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE_ARCH = {"x86_64": "x86_64", "aarch64": "arm64"}[os.uname().machine]
 WORK = ROOT / ".tmp" / "bundled-libnfs"
@@ -25,6 +27,7 @@ WORK = ROOT / ".tmp" / "bundled-libnfs"
 @functools.cache
 def bundled_library() -> Path:
     """Builds (or reuses) the native zip and returns its libnfs, written out as a file."""
+    tiers.require("the zip's libnfs (a build)", "build")
     if str(ROOT / "build") not in sys.path:
         sys.path.insert(0, str(ROOT / "build"))
     import build as build_script  # build/build.py

@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests import tiers
+
 GANESHA = "ganesha.nfsd"
 INSTALL_HINT = "run `make deps` (apt-get install nfs-ganesha nfs-ganesha-vfs rpcbind)"
 
@@ -146,6 +148,7 @@ class Export:
 
 class NfsServer:
     def __init__(self, root: Path, host: str = "127.0.0.1") -> None:
+        tiers.require("an NFS server (nfs-ganesha, as root)", "nfs")
         if shutil.which(GANESHA) is None:
             raise RuntimeError(f"{GANESHA} not found: {INSTALL_HINT}")
         if os.geteuid() != 0:

@@ -13,6 +13,9 @@ import pytest
 from tests import nfs_server
 from tests.nfs_server import NfsServer
 
+# Every test makes an NfsServer, which needs ganesha and root even to write a configuration.
+pytestmark = pytest.mark.nfs
+
 # What ganesha logs about a configuration line it did not take (unknown, invalid, refused).
 CONFIG_COMPLAINT = re.compile(r":CONFIG :(CRIT|MAJ|WARN) :Config File")
 

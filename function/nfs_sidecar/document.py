@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # message.py imports this module: no import cycle at run time
+    from collections.abc import Iterable
+
     from .message import Notification
     from .nfs.client import Entry
 
@@ -55,6 +57,7 @@ def results_size(results: object) -> int:
     result nested as deep as the parser allows cannot exhaust the stack here."""
     whitespace = 0
     stack: list[tuple[object, int]] = [(results, RESULTS_LEVEL)]
+    children: Iterable[object]
     while stack:
         value, level = stack.pop()
         if isinstance(value, dict):

@@ -109,7 +109,8 @@ class Handler:
             if isinstance(record, dict)
         }
         if sources == {"aws:sns"}:
-            return self._sns(records, context)
+            self._sns(records, context)  # raises if a record failed; SNS reads no result
+            return None
         if sources == {"aws:sqs"}:
             return self._sqs(records, context)
         raise UnsupportedEvent(f"unsupported event sources {sorted(map(str, sources))}")

@@ -173,7 +173,7 @@ class Probe:
             try:
                 # ASCII bytes (config.py allows nothing else): no idna codec to load.
                 host = self.config.server.encode("ascii")
-                found.append(socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0])
+                found.append(str(socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]))
             except BaseException as exc:
                 errors.append(exc)
 
@@ -295,7 +295,7 @@ class Probe:
         call = struct.pack(">10I", 0x5EEE, 0, 2, 100000, 2, 3, 0, 0, 0, 0)
         call += struct.pack(">4I", program, 3, 6, 0)
         reply, _ = self._rpc(address, PORTMAPPER, call, need=32)
-        port = struct.unpack(">I", reply[28:32])[0]
+        port: int = struct.unpack(">I", reply[28:32])[0]
         if not port:
             raise NfsConnectionError(f"portmapper: program {program} v3 over TCP not registered")
         return port

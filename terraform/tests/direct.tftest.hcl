@@ -6,34 +6,7 @@ mock_provider "aws" {
   source = "./tests/mocks"
 }
 
-# Distinct queue ARNs, so that the assertions can tell the failure queue from the delivery queue.
-override_resource {
-  target = aws_sqs_queue.failure
-  values = {
-    arn = "arn:aws:sqs:eu-west-1:111122223333:sidecar-failures"
-    id  = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar-failures"
-    url = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar-failures"
-  }
-}
-
-override_resource {
-  target = aws_sqs_queue.delivery
-  values = {
-    arn = "arn:aws:sqs:eu-west-1:111122223333:sidecar"
-    id  = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar"
-    url = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar"
-  }
-}
-
-variables {
-  name            = "sidecar"
-  lambda_zip_path = "tests/fixtures/function.zip"
-  nfs_server      = "10.0.8.10"
-  nfs_export      = "/processingresults"
-  subnet_ids      = ["subnet-0a1b2c3d"]
-  vpc_id          = "vpc-0a1b2c3d"
-  publisher_arns  = ["arn:aws:iam::111122223333:role/upstream"]
-}
+# Inputs: tests/terraform.tfvars, and what each run sets.
 
 run "defaults" {
   command = apply

@@ -5,15 +5,7 @@ mock_provider "aws" {
   source = "./tests/mocks"
 }
 
-variables {
-  name            = "sidecar"
-  lambda_zip_path = "tests/fixtures/function.zip"
-  nfs_server      = "10.0.8.10"
-  nfs_export      = "/processingresults"
-  subnet_ids      = ["subnet-0a1b2c3d"]
-  vpc_id          = "vpc-0a1b2c3d"
-  publisher_arns  = ["arn:aws:iam::111122223333:role/upstream"]
-}
+# Inputs: tests/terraform.tfvars, and what each run sets.
 
 # Lambda allows 256 characters of description; server (253) and export (1024) may be longer.
 run "description_fits_lambdas_limit" {

@@ -533,6 +533,7 @@ def test_compile_script_names_a_missing_compiler(tmp_path: Path) -> None:
     assert "missing no-such-gcc" in result.stderr and "apt-get install" in result.stderr
 
 
+@pytest.mark.build
 def test_make_build_prints_the_path_and_the_library(tmp_path: Path, function_dir: Path) -> None:
     result = subprocess.run(
         ["python3", str(BUILD_DIR / "build.py"), "--arch", "arm64", "--build-in", "host",

@@ -158,6 +158,7 @@ def test_a_missing_python_fails_a_ci_build_saying_how_to_install_it(
     assert not (tmp_path / "d2").exists()
 
 
+@pytest.mark.build
 def test_a_local_build_without_a_python_ships_the_rest_and_says_so(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

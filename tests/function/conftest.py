@@ -1,4 +1,5 @@
-"""The function tests run on the libnfs the zip bundles, loaded before any client is made."""
+"""Tests that talk to the NFS server run on the libnfs the zip bundles, loaded before any client
+is made; the others (parsing, configuration, rendering, fakes) need neither server nor build."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.bundled_libnfs import load_bundled_libnfs
+from tests.nfs_server import NfsServer
 
 
-@pytest.fixture(scope="session", autouse=True)
-def bundled_libnfs() -> Path:
-    return load_bundled_libnfs()
+@pytest.fixture(scope="session")
+def nfs_server(nfs_server: NfsServer, bundled_libnfs: Path) -> NfsServer:
+    """The shared server (tests/conftest.py), its clients on the zip's libnfs."""
+    return nfs_server

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,9 +25,11 @@ from tests.function.helpers import (
 )
 from tests.nfs_server import NfsServer
 
+pytestmark = pytest.mark.nfs
+
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NfsServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, bundled_libnfs: Path) -> Iterator[NfsServer]:
     """A server of this module's own: these tests stop, freeze and restart it."""
     with NfsServer(tmp_path_factory.mktemp("nfs-failures")) as server:
         yield server

@@ -17,6 +17,7 @@ import json
 import posixpath
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +36,6 @@ from nfs_sidecar.message import (
 from nfs_sidecar.nfs.client import Attributes, Entry
 from nfs_sidecar.nfs.errors import NfsStatusError
 from nfs_sidecar.sidecar import FileNotFoundOnExport, NotARegularFile, Outcome
-from tests.bundled_libnfs import load_bundled_libnfs
 from tests.function.helpers import FakeContext, config_for
 from tests.nfs_server import NfsServer
 
@@ -220,6 +220,7 @@ ENTRY = Entry(b"fh", Attributes(1, 0o644, 0, 0, 2**64 - 1, 7, 0, 1_700_000_000 *
 STUB = StubbedHandler(Config(server="127.0.0.1", export="/export"))
 
 
+@pytest.mark.slow  # ~30 s
 @settings(
     max_examples=10_000,
     deadline=None,
@@ -242,6 +243,7 @@ def test_generated_events_end_in_a_result_or_a_named_error(event: Any) -> None:
             assert logged["retryable"] is False
 
 
+@pytest.mark.slow
 def test_at_least_ten_thousand_events_were_tried() -> None:
     print(f"generated events tried: {COUNTS}")
     assert COUNTS["pure"] >= 10_000
@@ -251,8 +253,7 @@ def test_at_least_ten_thousand_events_were_tried() -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NfsServer]:
-    load_bundled_libnfs()
+def server(tmp_path_factory: pytest.TempPathFactory, bundled_libnfs: Path) -> Iterator[NfsServer]:
     with NfsServer(tmp_path_factory.mktemp("nfs-generated")) as server:
         yield server
 
@@ -267,6 +268,7 @@ def real(server: NfsServer) -> Iterator[Handler]:
 SERVER_ERRORS = (*OWN_ERRORS, FileNotFoundOnExport, NotARegularFile, NfsStatusError)
 
 
+@pytest.mark.nfs  # a server of its own
 @settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(segments, min_size=1, max_size=4).map("/".join), st.booleans(), attributes)
 def test_generated_names_on_the_real_server_stay_in_the_export(
@@ -299,6 +301,7 @@ def test_generated_names_on_the_real_server_stay_in_the_export(
     assert found == []  # never a sidecar outside the export
 
 
+@pytest.mark.nfs  # a server of its own
 def test_no_sidecar_was_written_outside_the_export(server: NfsServer) -> None:
     assert COUNTS["server"] > 0
     outside = [

@@ -11,19 +11,30 @@ from .explore import explain, explore
 from .mutants import MUTANTS, applied
 from .sim import run_schedule, shrink
 
-# `make test` runs the goal size; SIMULATION_SCHEDULES=N for a quicker (or a longer) look.
+# `make test-fast` runs a few thousand schedules, `make test` the goal size as well;
+# SIMULATION_SCHEDULES=N for a quicker (or a longer) look at the goal-size test.
+FAST_SCHEDULES = 2000
 SCHEDULES = int(os.environ.get("SIMULATION_SCHEDULES", "100000"))
 MUTANT_BUDGET = 10_000  # each mutant must be caught within this many schedules
 
 
-def test_every_invariant_holds_on_every_schedule() -> None:
-    report = explore(SCHEDULES)
+def every_invariant_holds(schedules: int) -> None:
+    report = explore(schedules)
     print(
         f"{report.schedules} schedules in {report.seconds:.1f} s "
         f"({report.schedules / report.seconds:.0f}/s, {report.steps} steps)"
     )
     assert report.found is None, explain(report.found)
-    assert report.schedules == SCHEDULES
+    assert report.schedules == schedules
+
+
+def test_every_invariant_holds_on_a_few_thousand_schedules() -> None:
+    every_invariant_holds(FAST_SCHEDULES)
+
+
+@pytest.mark.slow
+def test_every_invariant_holds_on_every_schedule() -> None:
+    every_invariant_holds(SCHEDULES)
 
 
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
@@ -33,6 +44,7 @@ def test_each_mutant_of_the_protocol_is_caught(mutant: str) -> None:
     print(f"{mutant}: caught at schedule {report.schedules}: {report.found.violation}")
 
 
+@pytest.mark.slow  # the shrinking: ~5 s
 def test_a_failing_seed_reproduces_and_shrinks() -> None:
     mutant = "own names recognised by name alone"
     report = explore(MUTANT_BUDGET, mutant=mutant, processes=1)

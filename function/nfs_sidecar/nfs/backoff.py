@@ -15,4 +15,4 @@ MAX_DELAY_S = 1.0
 def backoff(attempt: int) -> float:
     """The wait before retry number ``attempt`` (0-based): doubling, capped, jittered so that
     writers failed by the same event do not come back in lockstep."""
-    return min(MAX_DELAY_S, FIRST_DELAY_S * 2**attempt) * random.uniform(0.5, 1.0)
+    return min(MAX_DELAY_S, FIRST_DELAY_S * 2.0**attempt) * random.uniform(0.5, 1.0)

@@ -109,7 +109,7 @@ class DirPage(NamedTuple):
 
 
 def _ns(t: nfstime3) -> int:
-    return t.seconds * 1_000_000_000 + t.nseconds
+    return int(t.seconds) * 1_000_000_000 + int(t.nseconds)  # ctypes fields are untyped
 
 
 def _attributes(attrs: post_op_attr) -> Attributes | None:

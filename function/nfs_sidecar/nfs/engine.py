@@ -77,6 +77,7 @@ class Pending:
 
     def __init__(
         self,
+        engine: RpcEngine,
         what: str,
         task: str,
         args: ctypes.Structure | None,
@@ -86,7 +87,7 @@ class Pending:
     ) -> None:
         self.what, self.task, self.args, self.leading = what, task, args, leading
         self.parse, self._keep = parse, keep
-        self.engine: RpcEngine | None = None  # that sent it, and waits for it
+        self.engine = engine  # that sent it, and waits for it
         self.done = False
         self.sends = 0  # 1, plus each resend after a transient status
         self.sent_at = 0.0  # monotonic time of the last send
@@ -135,7 +136,7 @@ class RpcEngine:
         try:
             if status == RPC_STATUS_SUCCESS and pending.parse is None:
                 pass  # NULL: no result body
-            elif status == RPC_STATUS_SUCCESS:
+            elif status == RPC_STATUS_SUCCESS and pending.parse is not None:
                 code = Status.from_address(data).status
                 if code == NFS3_OK:
                     pending.value = pending.parse(data)
@@ -171,7 +172,7 @@ class RpcEngine:
         idle = time.monotonic() - self._last_sent
         if idle < PROBE_AFTER_IDLE_S or self._probe_sent_at is not None:
             return
-        probe = Pending("NULL", "rpc_nfs3_null_task", None, (), None, None)
+        probe = Pending(self, "NULL", "rpc_nfs3_null_task", None, (), None, None)
         self._queue(probe)  # not reported: only its arrival, or another's, matters
         self.probes += 1
         self._probe_sent_at = probe.sent_at
@@ -191,8 +192,7 @@ class RpcEngine:
         if self.broken:
             raise NfsConnectionError(f"{what}: connection unusable ({self.broken})")
         self._probe_if_idle()
-        pending = Pending(what, task, args, leading, parse, keep)
-        pending.engine = self
+        pending = Pending(self, what, task, args, leading, parse, keep)
         self._queue(pending)
         return pending
 

@@ -39,6 +39,27 @@ mock_resource "aws_sqs_queue" {
   }
 }
 
+# Distinct queue ARNs, so that the module's tests can tell the failure queue from the delivery
+# queue. The targets are the module's own resources; the examples, whose queues are in
+# module.sidecar, keep the defaults above.
+override_resource {
+  target = aws_sqs_queue.failure
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:111122223333:sidecar-failures"
+    id  = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar-failures"
+    url = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar-failures"
+  }
+}
+
+override_resource {
+  target = aws_sqs_queue.delivery
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:111122223333:sidecar"
+    id  = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar"
+    url = "https://sqs.eu-west-1.amazonaws.com/111122223333/sidecar"
+  }
+}
+
 # Data sources: the region the module deploys to, the account (foreign topic or not).
 mock_data "aws_region" {
   defaults = {
