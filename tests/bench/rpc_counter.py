@@ -16,6 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from tests.relay import relay_listener
+
 PROGRAMS = {100003: "NFS", 100005: "MOUNT", 100000: "PORTMAP"}
 NFS3_PROCS = [
     "NULL",
@@ -61,10 +63,9 @@ class RpcCounter:
         self._listeners = []
         self.ports: dict[int, int] = {}
         for target in target_ports:
-            listener = socket.create_server((host, 0))
+            listener = relay_listener(host, target, self._connected, nodelay=True)
             self._listeners.append(listener)
             self.ports[target] = listener.getsockname()[1]
-            threading.Thread(target=self._accept, args=(listener, target), daemon=True).start()
 
     def reset(self, settle_s: float = 0.2) -> collections.Counter[str]:
         """The counts so far, and a fresh start. Waits ``settle_s`` first: the function sends its
@@ -74,22 +75,9 @@ class RpcCounter:
             counts, self.counts = self.counts, collections.Counter()
         return counts
 
-    def _accept(self, listener: socket.socket, target: int) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection((self.host, target), timeout=5)
-                server.settimeout(None)
-            except OSError:
-                client.close()
-                continue
-            for s in (client, server):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
+    def _connected(self, client: socket.socket, server: socket.socket) -> None:
+        threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
+        threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
 
     def _pipe(self, src: socket.socket, dst: socket.socket, count: bool) -> None:
         def close() -> None:
