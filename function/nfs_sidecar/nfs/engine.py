@@ -112,6 +112,7 @@ class RpcEngine:
         self.resends = 0  # calls sent again after a transient status
         self.rpc_count = 0
         self.round_trips = 0  # waits that had to wait for the server
+        self.waited_s = 0.0  # time blocked in poll: waiting on the network (and the server)
         self._rpc: int | None = None  # set by the owner once connected
         self._pending: dict[int, Pending] = {}
         self._unwaited: list[Pending] = []
@@ -325,7 +326,9 @@ class RpcEngine:
                 self._poller.unregister(self._polled_fd)
             self._polled_fd = fd
         self._poller.register(fd, self.lib.rpc_which_events(self._rpc))
+        started = time.perf_counter()
         ready = self._poller.poll(max(0.0, min(remaining, POLL_SLICE_S)) * 1000)
+        self.waited_s += time.perf_counter() - started
         return ready[0][1] if ready else 0
 
     def _rpc_error(self) -> str:
