@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -199,3 +200,19 @@ def test_round_trips_and_network_wait_are_counted_per_message_and_per_environmen
 
     handler.disconnect()  # a connection given up keeps its count
     assert handler.round_trips == trips + usages[0].round_trips
+
+
+def test_a_wait_whose_replies_are_in_is_no_round_trip(nfs_server: NfsServer, folder: Path) -> None:
+    handler = Handler(config_for(nfs_server))
+    (folder / "a.txt").write_text("a")
+    handler(sns_event(f"{folder.name}/a.txt", "m-1"))
+    client = handler._writer.client  # type: ignore[union-attr]
+    root = client.root
+    trips, waited = client.round_trips, client.waited_s
+    removal = client.remove(root, "never-there")
+    client.send_without_waiting(removal, report=False)
+    time.sleep(0.2)  # its reply comes in meanwhile, unread
+    client.wait(removal)
+    assert (client.round_trips, client.waited_s) == (trips, waited)
+    client.call(client.lookup(root, folder.name))  # sent by the wait: a round trip
+    assert client.round_trips == trips + 1
