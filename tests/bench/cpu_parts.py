@@ -4,9 +4,10 @@ part's time exclusive of the parts it calls (a reply decoded inside libnfs's ser
 NFS part's; a log line's JSON is logging's).
 
 Parts: ``parse`` (message.py: the notification), ``render`` (document.py: the sidecar),
-``nfs`` (the NFS client's calls: ctypes arguments, libnfs encoding and queueing them, libnfs's
-service of the socket with its decoding, the engine's reply callback), ``log`` (the log line with
-its metrics), and ``rest`` (everything else: the handler, the write protocol, the engine's loop)."""
+``marshal`` (the NFS client's calls: their ctypes arguments, libnfs encoding and queueing them;
+the engine's reply callback decoding the results), ``io`` (libnfs's service of the socket:
+sending, receiving, reading the records; the engine's poll), ``log`` (the log line with its
+metrics), and ``rest`` (everything else: the handler, the write protocol, the engine's loop)."""
 
 from __future__ import annotations
 
@@ -84,10 +85,11 @@ class CpuParts:
             (nfs_sidecar.sidecar, "render", "render"),
             (Handler, "log", "log"),
             (Handler, "_log_outcome", "log"),
-            *((NfsClient, name, "nfs") for name in CLIENT_CALLS),
-            (RpcEngine, "_queue", "nfs"),
-            (RpcEngine, "_on_reply", "nfs"),
-            (lib, "rpc_service", "nfs"),
+            *((NfsClient, name, "marshal") for name in CLIENT_CALLS),
+            (RpcEngine, "_queue", "marshal"),
+            (RpcEngine, "_on_reply", "marshal"),
+            (lib, "rpc_service", "io"),
+            (RpcEngine, "_poll", "io"),
         ]
         saved = [(owner, name, getattr(owner, name)) for owner, name, _ in targets]
         try:

@@ -26,7 +26,8 @@ OURS = [key for key in ROWS if key != "naive"]  # the handler's: round trips cou
 CPU_PARTS = {
     "parse": "parse (message.py)",
     "render": "render (document.py)",
-    "nfs": "NFS calls (ctypes, libnfs: XDR, socket I/O)",
+    "marshal": "NFS calls' ctypes/XDR",
+    "io": "libnfs service + poll",
     "log": "logging/metrics",
     "rest": "rest of Python",
 }
@@ -257,7 +258,7 @@ def row_values(m: ModeResult) -> list[str]:
 TIME_COLUMNS = [
     "wall us/sidecar",
     "waiting on the network",
-    "of which the server",
+    "at the server",
     "function CPU",
     "other",
     *(f"CPU: {label}" for label in CPU_PARTS.values()),
@@ -279,7 +280,7 @@ def time_values(m: ModeResult) -> list[str]:
         f"{waited * 1e6:.0f}",
         server,
         f"{cpu * 1e6:.0f}",
-        f"{(wall - waited - cpu) * 1e6:.0f}",
+        f"{max(0.0, wall - waited - cpu) * 1e6:.0f}",  # not below 0: clocks' noise
         *parts,
     ]
 
@@ -301,15 +302,18 @@ NOTES = [
 ]
 TIME_NOTES = [
     "Where the time goes, per sidecar (microseconds) in the timed invocations: waiting on the "
-    "network is the time the handler's engine was blocked in poll; of which the server: the "
-    "proxy's view, the time a call of that workload was at the server (from the proxy "
-    "forwarding it to the reply reaching the proxy, the delay it adds taken out; loopback: in "
-    "the counted pass); function CPU: the process's CPU time; other: the rest of the wall time "
-    "(runnable but not running on a busy machine, lock waits).",
-    "CPU parts: shares of the CPU time in a profiled pass on loopback (timers around "
-    "message.py's parse, document.py's render, the NFS client's calls with their ctypes "
-    "marshalling, libnfs's encoding, decoding and socket I/O, the handler's log line with its "
-    "metrics; the rest is the handler, the write protocol and the engine's own Python).",
+    "network is the time the handler's engine was blocked in poll; at the server: the proxy's "
+    "view, the time a call of that workload was at the server (from the proxy forwarding it to "
+    "its reply reaching the proxy, the delay the proxy adds taken out; loopback: in the counted "
+    "pass, through a pass-through proxy), which overlaps the function's CPU when calls are "
+    "pipelined or not waited for (the temp name's REMOVE); function CPU: the process's CPU "
+    "time; other: the rest of the wall time (runnable but not running on a busy machine).",
+    "CPU parts: shares of the CPU time in a profiled pass on loopback (tests/bench/cpu_parts.py: "
+    "timers around message.py's parse, document.py's render, the NFS client's calls with their "
+    "ctypes arguments, libnfs's encoding and the engine's reply callback with its decoding "
+    "(ctypes/XDR), libnfs's service of the socket and the engine's poll (service + poll), the "
+    "handler's log line with its metrics; the rest is the handler, the write protocol and the "
+    "engine's own Python).",
 ]
 
 

@@ -92,10 +92,12 @@ class RpcCounter:
 
     def _connected(self, client: socket.socket, server: socket.socket) -> None:
         sent: dict[int, float] = {}  # xid -> when the call went on to the server
-        threading.Thread(target=self._pipe, args=(client, server, sent), daemon=True).start()
-        threading.Thread(target=self._pipe, args=(server, client, sent), daemon=True).start()
+        threading.Thread(target=self._pipe, args=(client, server, sent, True), daemon=True).start()
+        threading.Thread(target=self._pipe, args=(server, client, sent, False), daemon=True).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, sent: dict[int, float]) -> None:
+    def _pipe(
+        self, src: socket.socket, dst: socket.socket, sent: dict[int, float], calls: bool
+    ) -> None:
         """Forwards src to dst; reads the record headers on the way: calls (from the client) are
         counted, and each call's time at the server taken from its reply (from the server)."""
 
@@ -122,7 +124,7 @@ class RpcCounter:
                         break
                     fragment, buffer = buffer[4 : 4 + length], buffer[4 + length :]
                     if need_header and len(fragment) >= 8:
-                        self._header(fragment, now, sent)
+                        self._header(fragment, now, sent, calls)
                     need_header = last
         except OSError:
             pass
@@ -132,14 +134,14 @@ class RpcCounter:
             else:
                 close()
 
-    def _header(self, fragment: bytes, now: float, sent: dict[int, float]) -> None:
+    def _header(self, fragment: bytes, now: float, sent: dict[int, float], calls: bool) -> None:
         xid, mtype = struct.unpack(">2I", fragment[:8])
-        if mtype == 0 and len(fragment) >= 24:  # a call
+        if calls and mtype == 0 and len(fragment) >= 24:
             _vers, prog, _pvers, proc = struct.unpack(">4I", fragment[8:24])
             sent[xid] = now + self.delay  # what the delay line holds back is not at the server
             with self._lock:
                 self.counts[call_name(prog, proc)] += 1
-        elif mtype == 1 and (forwarded := sent.pop(xid, None)) is not None:  # its reply
+        elif not calls and mtype == 1 and (forwarded := sent.pop(xid, None)) is not None:
             with self._lock:
                 self._at_server.append((forwarded, now))
 
