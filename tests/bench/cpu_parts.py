@@ -4,10 +4,12 @@ part's time exclusive of the parts it calls (a reply decoded inside libnfs's ser
 NFS part's; a log line's JSON is logging's).
 
 Parts: ``parse`` (message.py: the notification), ``render`` (document.py: the sidecar),
-``marshal`` (the NFS client's calls: their ctypes arguments, libnfs encoding and queueing them;
-the engine's reply callback decoding the results), ``io`` (libnfs's service of the socket:
-sending, receiving, reading the records; the engine's poll), ``log`` (the log line with its
-metrics), and ``rest`` (everything else: the handler, the write protocol, the engine's loop)."""
+``marshal`` (the NFS client's calls building their ctypes arguments; the engine's reply
+callback decoding the results), ``io`` (libnfs queueing a call: encoding it and, as libnfs 7
+does when no call is ahead of it in the queue, writing it to the socket at once - a writev per
+call; libnfs's service of the socket: sending, receiving, reading the records; the engine's
+poll), ``log`` (the log line with its metrics), and ``rest`` (everything else: the handler, the
+write protocol, the engine's loop)."""
 
 from __future__ import annotations
 
@@ -86,7 +88,7 @@ class CpuParts:
             (Handler, "log", "log"),
             (Handler, "_log_outcome", "log"),
             *((NfsClient, name, "marshal") for name in CLIENT_CALLS),
-            (RpcEngine, "_queue", "marshal"),
+            (RpcEngine, "_queue", "io"),  # libnfs sends a call at once when none is ahead
             (RpcEngine, "_on_reply", "marshal"),
             (lib, "rpc_service", "io"),
             (RpcEngine, "_poll", "io"),

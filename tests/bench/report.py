@@ -27,7 +27,7 @@ CPU_PARTS = {
     "parse": "parse (message.py)",
     "render": "render (document.py)",
     "marshal": "NFS calls' ctypes/XDR",
-    "io": "libnfs service + poll",
+    "io": "libnfs send/receive + poll",
     "log": "logging/metrics",
     "rest": "rest of Python",
 }
@@ -309,11 +309,12 @@ TIME_NOTES = [
     "pipelined or not waited for (the temp name's REMOVE); function CPU: the process's CPU "
     "time; other: the rest of the wall time (runnable but not running on a busy machine).",
     "CPU parts: shares of the CPU time in a profiled pass on loopback (tests/bench/cpu_parts.py: "
-    "timers around message.py's parse, document.py's render, the NFS client's calls with their "
-    "ctypes arguments, libnfs's encoding and the engine's reply callback with its decoding "
-    "(ctypes/XDR), libnfs's service of the socket and the engine's poll (service + poll), the "
+    "timers around message.py's parse, document.py's render, the NFS client's calls building "
+    "their ctypes arguments and the engine's reply callback decoding the results (ctypes/XDR), "
+    "libnfs queueing a call (it writes it to the socket at once when none is ahead: a writev "
+    "per call) and servicing the socket, and the engine's poll (send/receive + poll), the "
     "handler's log line with its metrics; the rest is the handler, the write protocol and the "
-    "engine's own Python).",
+    "engine's own Python). On loopback a send also runs the server's side of TCP.",
 ]
 
 
