@@ -139,7 +139,7 @@ simulate: venv ## the write protocol under SCHEDULES seeded schedules from SEED 
 	PYTHONPATH=function:. $(PY) -m tests.simulation --schedules $(SCHEDULES) --seed $(SEED) $(if $(MUTANT),--mutant "$(MUTANT)")
 
 .PHONY: bench
-bench: need-root deps venv ## benchmark: direct, SQS batches of 10 and naive, on loopback and through a latency proxy; writes .tmp/bench.md
+bench: need-root deps venv ## benchmark: new sidecars, replacements, mixed batches (direct, SQS batches of 10), idle gaps and naive, on loopback and through a latency proxy, the handler under the Lambda runtime's Python; writes .tmp/bench.md
 	PYTHONPATH=function:. BENCH_PYTHONS="$(FOUND_PYTHONS)" $(PY) -m tests.bench.run
 
 .PHONY: bench-readme

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tests.bench.rpc_counter import call_name
+from tests.relay import relay_listener
 
 ACTIONS = (
     "status",
@@ -245,28 +246,16 @@ class FaultProxy:
         self.mount_port = self._listen(mount_port)
 
     def _listen(self, target: int) -> int:
-        listener = socket.create_server((self.host, 0))
+        listener = relay_listener(self.host, target, self._connected)
         self._listeners.append(listener)
-        threading.Thread(target=self._accept, args=(listener, target), daemon=True).start()
         return listener.getsockname()[1]
 
-    def _accept(self, listener: socket.socket, target: int) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection((self.host, target), timeout=5)
-                server.settimeout(None)
-            except OSError:
-                client.close()  # the server is down: so is the proxy, for this client
-                continue
-            link = _Link(self, client, server)
-            with self._lock:
-                self._links = [lk for lk in self._links if not lk.closed] + [link]
-            threading.Thread(target=link.calls, daemon=True).start()
-            threading.Thread(target=link.replies, daemon=True).start()
+    def _connected(self, client: socket.socket, server: socket.socket) -> None:
+        link = _Link(self, client, server)
+        with self._lock:
+            self._links = [lk for lk in self._links if not lk.closed] + [link]
+        threading.Thread(target=link.calls, daemon=True).start()
+        threading.Thread(target=link.replies, daemon=True).start()
 
     def arm(self, *faults: Fault) -> None:
         """Replaces the faults and starts counting calls afresh."""

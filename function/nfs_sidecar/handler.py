@@ -53,11 +53,12 @@ class RecordsFailed(Exception):
 class Usage:
     """What one message cost, for its metrics."""
 
-    __slots__ = ("nfs_calls", "reconnects")
+    __slots__ = ("nfs_calls", "reconnects", "round_trips")
 
     def __init__(self) -> None:
         self.nfs_calls = 0
         self.reconnects = 0
+        self.round_trips = 0  # waits on the network of the writes it was part of (a batch's)
 
 
 def rfc3339_now() -> str:
@@ -85,6 +86,22 @@ class Handler:
         self._dropped = False  # a connection was dropped: the next mount is a reconnect
         self._orphans: list[Orphan] = []  # kept across connections: see SidecarWriter
         self.reconnects = 0
+        # Those of the connections given up (see round_trips, waited_s).
+        self._past_round_trips, self._past_waited_s = 0, 0.0
+
+    @property
+    def round_trips(self) -> int:
+        """Waits that had to wait for the network, since this environment started (the mounts'
+        own not included): with ``reconnects``, what the bench reads from a warm handler."""
+        current = self._writer.client.round_trips if self._writer is not None else 0
+        return self._past_round_trips + current
+
+    @property
+    def waited_s(self) -> float:
+        """Time blocked waiting on the network (and the server), since this environment started
+        (the mounts' own not included)."""
+        current = self._writer.client.waited_s if self._writer is not None else 0.0
+        return self._past_waited_s + current
 
     def log(self, level: str, **fields: Any) -> None:
         """One JSON object per line, with the level and timestamp Lambda's JSON logging reads."""
@@ -312,8 +329,14 @@ class Handler:
                 writer.client.deadline = budget.deadline
                 for error in writer.client.take_unwaited_errors():
                     self.log("WARN", outcome="cleanup_failed", error=str(error))
-                calls_before = writer.client.rpc_count
-                outcomes, calls = yield from writer.write_all([notes[i] for i in todo], lock_wait_s)
+                calls_before, trips_before = writer.client.rpc_count, writer.client.round_trips
+                try:
+                    outcomes, calls = yield from writer.write_all(
+                        [notes[i] for i in todo], lock_wait_s
+                    )
+                finally:
+                    for i in todo:
+                        usages[i].round_trips += writer.client.round_trips - trips_before
                 # What no note's calls account for (removing orphans first): the first note's.
                 calls[0] += writer.client.rpc_count - calls_before - sum(calls)
             except (NfsConnectionError, MountError) as exc:
@@ -380,6 +403,8 @@ class Handler:
     def disconnect(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:
+            self._past_round_trips += writer.client.round_trips
+            self._past_waited_s += writer.client.waited_s
             writer.abandon()
             writer.client.close()
             self._dropped = True

@@ -16,6 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from tests.relay import relay_listener
+
 PROGRAMS = {100003: "NFS", 100005: "MOUNT", 100000: "PORTMAP"}
 NFS3_PROCS = [
     "NULL",
@@ -58,13 +60,14 @@ class RpcCounter:
         self.delay = one_way_delay_s
         self.counts: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
+        # (forwarded to the server, its reply back at the proxy) for each call answered
+        self._at_server: list[tuple[float, float]] = []
         self._listeners = []
         self.ports: dict[int, int] = {}
         for target in target_ports:
-            listener = socket.create_server((host, 0))
+            listener = relay_listener(host, target, self._connected, nodelay=True)
             self._listeners.append(listener)
             self.ports[target] = listener.getsockname()[1]
-            threading.Thread(target=self._accept, args=(listener, target), daemon=True).start()
 
     def reset(self, settle_s: float = 0.2) -> collections.Counter[str]:
         """The counts so far, and a fresh start. Waits ``settle_s`` first: the function sends its
@@ -74,24 +77,30 @@ class RpcCounter:
             counts, self.counts = self.counts, collections.Counter()
         return counts
 
-    def _accept(self, listener: socket.socket, target: int) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection((self.host, target), timeout=5)
-                server.settimeout(None)
-            except OSError:
-                client.close()
-                continue
-            for s in (client, server):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
+    def server_time(self) -> float:
+        """Seconds with at least one call at the server (forwarded, its reply not yet back) since
+        the last time: how long the server kept its clients waiting, as the proxy sees it."""
+        with self._lock:
+            spans, self._at_server = sorted(self._at_server), []
+        total, covered_until = 0.0, float("-inf")
+        for start, end in spans:
+            start = max(start, covered_until)
+            if end > start:
+                total += end - start
+                covered_until = end
+        return total
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, count: bool) -> None:
+    def _connected(self, client: socket.socket, server: socket.socket) -> None:
+        sent: dict[int, float] = {}  # xid -> when the call went on to the server
+        threading.Thread(target=self._pipe, args=(client, server, sent, True), daemon=True).start()
+        threading.Thread(target=self._pipe, args=(server, client, sent, False), daemon=True).start()
+
+    def _pipe(
+        self, src: socket.socket, dst: socket.socket, sent: dict[int, float], calls: bool
+    ) -> None:
+        """Forwards src to dst; reads the record headers on the way: calls (from the client) are
+        counted, and each call's time at the server taken from its reply (from the server)."""
+
         def close() -> None:
             for s in (src, dst):
                 with contextlib.suppress(OSError):
@@ -102,12 +111,11 @@ class RpcCounter:
         need_header = True  # at the start of a record: the first fragment carries the call header
         try:
             while data := src.recv(65536):
+                now = time.perf_counter()
                 if line is not None:
                     line.put(data)
                 else:
                     dst.sendall(data)
-                if not count:
-                    continue
                 buffer += data
                 while len(buffer) >= 4:
                     mark = struct.unpack(">I", buffer[:4])[0]
@@ -115,11 +123,8 @@ class RpcCounter:
                     if len(buffer) < 4 + length:
                         break
                     fragment, buffer = buffer[4 : 4 + length], buffer[4 + length :]
-                    if need_header and len(fragment) >= 24:
-                        _xid, mtype, _vers, prog, _pvers, proc = struct.unpack(">6I", fragment[:24])
-                        if mtype == 0:
-                            with self._lock:
-                                self.counts[call_name(prog, proc)] += 1
+                    if need_header and len(fragment) >= 8:
+                        self._header(fragment, now, sent, calls)
                     need_header = last
         except OSError:
             pass
@@ -128,6 +133,17 @@ class RpcCounter:
                 line.end()  # closes once what is in flight has been delivered
             else:
                 close()
+
+    def _header(self, fragment: bytes, now: float, sent: dict[int, float], calls: bool) -> None:
+        xid, mtype = struct.unpack(">2I", fragment[:8])
+        if calls and mtype == 0 and len(fragment) >= 24:
+            _vers, prog, _pvers, proc = struct.unpack(">4I", fragment[8:24])
+            sent[xid] = now + self.delay  # what the delay line holds back is not at the server
+            with self._lock:
+                self.counts[call_name(prog, proc)] += 1
+        elif not calls and mtype == 1 and (forwarded := sent.pop(xid, None)) is not None:
+            with self._lock:
+                self._at_server.append((forwarded, now))
 
     def close(self) -> None:
         for listener in self._listeners:
@@ -175,8 +191,9 @@ def _sleep_until(due: float) -> None:
 def main() -> None:
     """``python -m tests.bench.rpc_counter HOST DELAY_S LABEL[,LABEL...] PORT...``: one proxy per
     label (each counts its own calls), all adding DELAY_S each way. Prints {label: {target port:
-    proxy port}} as JSON, then answers each ``counts`` line on stdin with {label: {call: count}}
-    as JSON (and starts counting afresh); exits when stdin closes."""
+    proxy port}} as JSON, then answers each ``counts`` line on stdin with {label: {"calls":
+    {call: count}, "server_s": server_time()}} as JSON (and starts counting afresh); exits when
+    stdin closes."""
     import json
     import sys
 
@@ -189,7 +206,10 @@ def main() -> None:
     print(json.dumps({label: p.ports for label, p in proxies.items()}), flush=True)
     for command in sys.stdin:
         if command.strip() == "counts":
-            counts = {label: dict(p.reset(settle_s=0)) for label, p in proxies.items()}
+            counts = {
+                label: {"calls": dict(p.reset(settle_s=0)), "server_s": p.server_time()}
+                for label, p in proxies.items()
+            }
             print(json.dumps(counts), flush=True)
 
 

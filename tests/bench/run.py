@@ -1,19 +1,27 @@
-"""``make bench``: sidecars per second, latency per sidecar, NFS calls per sidecar and Lambda billed
-milliseconds, for the warm handler in direct mode (one SNS record per invocation), the warm handler
-with SQS batches of 10, and the naive way (new mount per message, path-based stat + create +
-write), all in one run against a real nfs-ganesha: on loopback, and through a proxy adding a fixed
-delay each way. Every figure printed is measured in this run, the round trips included. Also the
-cold start: import plus first mount, in fresh processes.
+"""``make bench``: for the whole workload of the function - new sidecars and replacements of
+existing ones, one SNS record per invocation and SQS batches of 10, batches mixing the two, and a
+warm environment after idle gaps - and for the naive way (new mount per message, path-based stat +
+create + write): sidecars per second, latency per sidecar, NFS calls per sidecar (counted by a
+proxy), round trips per sidecar (the waits the handler's engine counts) and Lambda billed
+milliseconds, all in one run against a real nfs-ganesha: on loopback, and through a proxy adding
+a fixed delay each way. Then where the time goes per sidecar: waiting on the network, of which the
+server (the proxy's view), the function's own CPU and its parts (render, NFS calls with their
+marshalling, logging, the rest). Every figure printed is measured in this run, the round trips
+included. Also the cold start: import plus first mount, in fresh processes.
 
-Writes the report to stdout and its Markdown table to .tmp/bench.md (``make bench-readme`` puts that
-into the README).
+The handler runs under a Lambda Python, as in production: the Terraform module's default runtime
+(BENCH_RUNTIME overrides it: 3.12 or 3.13), found by build/pythons.py; run by another Python, the
+bench runs itself again under that one.
 
-Environment: BENCH_MESSAGES (sidecars per mode and scenario, default 600), BENCH_BLOCK (sidecars
-per interleaved block, a multiple of 10), BENCH_DELAYS_MS (one-way delays, default "0.25,1"),
-BENCH_COLD_RUNS (default 7), BENCH_PYTHONS (interpreters for the cold start, default this one;
-`make bench` passes the Lambda Pythons found), BENCH_RTT_CALLS (default 200),
-BENCH_IDLE_NOTIFICATIONS (the idle-gaps run: notifications one every 2 x its NFS_TIMEOUT_MS,
-default 10), BENCH_MARKDOWN (default .tmp/bench.md).
+Writes the report to stdout and its Markdown tables to .tmp/bench.md (``make bench-readme`` puts
+that into the README).
+
+Environment: BENCH_MESSAGES (sidecars per workload and scenario, default 600), BENCH_BLOCK
+(sidecars per interleaved block, a multiple of 10), BENCH_DELAYS_MS (one-way delays, default
+"0.25,1"), BENCH_COLD_RUNS (default 7), BENCH_PYTHONS (interpreters for the cold start, default
+this one; `make bench` passes the Lambda Pythons found), BENCH_RTT_CALLS (default 200),
+BENCH_IDLE_NOTIFICATIONS (the idle-gaps row: notifications one every 2 x its NFS_TIMEOUT_MS,
+default 10), BENCH_RUNTIME, BENCH_MARKDOWN (default .tmp/bench.md).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -38,10 +47,12 @@ from pathlib import Path
 from nfs_sidecar.config import Config
 from nfs_sidecar.handler import Handler
 from nfs_sidecar.message import from_envelope
+from tests.bench.cpu_parts import CpuParts
 from tests.bench.naive import write_sidecar_naive
 from tests.bench.report import (
     BATCH,
     DEFAULT_ONE_WAY_MS,
+    IDLE,
     MODES,
     ColdStart,
     IdleGaps,
@@ -58,17 +69,26 @@ ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = "-sidecar.json"
 TIMEOUT_MS = 5000
 SETTLE_S = 0.2  # the function's last REMOVE is not waited for: let it reach the counter
-COUNTED_PASS = 50  # sidecars per mode counted on loopback (where the timings go direct)
+COUNTED_PASS = 50  # sidecars per workload counted (and profiled) on loopback
 IDLE_TIMEOUT_MS = 1500  # the idle-gaps run: one notification every 2 x this
+HANDLER_MODES = [mode for mode in MODES if mode != "naive"]  # each a warm handler of its own
+REPLACING = {"replace": 1, "replace-batch": 1, "mixed": 2}  # every n-th file has a sidecar
+WRITTEN = '"outcome": "written"'  # in the log line of each sidecar written
 
-# Runs invocations of one mode for some files: [(duration_s, records), ...] per invocation.
-Runner = Callable[[list[str], int], list[tuple[float, int]]]
+# One invocation: its duration, its records, the process CPU time it took.
+Timing = tuple[float, int, float]
+# Runs invocations of one workload for some files, numbered from a sequence number.
+Runner = Callable[[list[str], int], list[Timing]]
 
 
-def envelope(filename: str, seq: int) -> dict:
-    published = f"2026-11-24T12:{seq // 60000 % 60:02d}:{seq // 1000 % 60:02d}.{seq % 1000:03d}Z"
+def envelope(filename: str, seq: int, day: int = 24) -> dict:
+    """A notification published on that day of November (the replacements' sidecars exist from
+    an earlier day): later sequence numbers, later times."""
+    published = (
+        f"2026-11-{day:02d}T12:{seq // 60000 % 60:02d}:{seq // 1000 % 60:02d}.{seq % 1000:03d}Z"
+    )
     return {
-        "MessageId": f"bench-{seq}",
+        "MessageId": f"bench-{day}-{seq}",
         "TopicArn": "arn:aws:sns:us-east-1:000000000000:bench",
         "Timestamp": published,
         "Message": json.dumps({"filename": filename, "results": {"status": "ok", "seq": seq}}),
@@ -79,14 +99,14 @@ def sns_event(filename: str, seq: int) -> dict:
     return {"Records": [{"EventSource": "aws:sns", "Sns": envelope(filename, seq)}]}
 
 
-def sqs_event(files: list[str], seq0: int) -> dict:
+def sqs_event(files: list[str], seq0: int, day: int = 24) -> dict:
     """What the event source mapping sends: raw message delivery off, an SNS envelope per body."""
     return {
         "Records": [
             {
                 "eventSource": "aws:sqs",
-                "messageId": f"sqs-{seq0 + i}",
-                "body": json.dumps(envelope(name, seq0 + i)),
+                "messageId": f"sqs-{day}-{seq0 + i}",
+                "body": json.dumps(envelope(name, seq0 + i, day)),
             }
             for i, name in enumerate(files)
         ]
@@ -105,24 +125,42 @@ def make_files(export: Path, prefix: str, count: int) -> list[str]:
     return names
 
 
+def workload_files(
+    server: NfsServer, export: Path, prefix: str, count: int
+) -> dict[str, list[str]]:
+    """Each workload's files; those a replacing workload replaces get a sidecar first (an older
+    one, written by a handler of its own, straight to the server: nothing of it counted)."""
+    files = {mode: make_files(export, f"{prefix}-{mode}", count) for mode in MODES}
+    setup = handler_for(server, server.nfs_port, server.mount_port)
+    for mode, every in REPLACING.items():
+        existing = files[mode][::every]
+        batch(setup, existing, 0, day=23)
+    setup.disconnect()
+    return files
+
+
 class Modes:
-    """One runner per mode; ``ports`` gives each mode's (NFS, MOUNT) ports. The two handlers are
-    two execution environments: each mounts once and keeps its mount."""
+    """One runner per workload; ``ports`` gives each workload's (NFS, MOUNT) ports. The handlers
+    are execution environments: each mounts once and keeps its mount."""
 
     def __init__(self, server: NfsServer, ports: dict[str, tuple[int, int]]) -> None:
-        self.handlers = [
-            handler_for(server, *ports["direct"]),
-            handler_for(server, *ports["batch"]),
-        ]
-        direct_handler, batch_handler = self.handlers
+        self.handlers = {mode: handler_for(server, *ports[mode]) for mode in HANDLER_MODES}
+        h = self.handlers
         self.run: dict[str, Runner] = {
-            "direct": lambda files, seq0: direct(direct_handler, files, seq0),
-            "batch": lambda files, seq0: batch(batch_handler, files, seq0),
+            "direct": lambda files, seq0: direct(h["direct"], files, seq0),
+            "batch": lambda files, seq0: batch(h["batch"], files, seq0),
+            "replace": lambda files, seq0: direct(h["replace"], files, seq0),
+            "replace-batch": lambda files, seq0: batch(h["replace-batch"], files, seq0),
+            "mixed": lambda files, seq0: batch(h["mixed"], files, seq0),
             "naive": lambda files, seq0: naive(url_for(server, *ports["naive"]), files, seq0),
         }
 
     def reconnects(self) -> int:
-        return sum(h.reconnects for h in self.handlers)
+        return sum(h.reconnects for h in self.handlers.values())
+
+    def engine_counts(self) -> dict[str, tuple[int, float]]:
+        """Each handler's round trips and time blocked on the network, so far."""
+        return {mode: (h.round_trips, h.waited_s) for mode, h in self.handlers.items()}
 
 
 def handler_for(
@@ -143,51 +181,59 @@ def url_for(server: NfsServer, nfs_port: int, mount_port: int) -> str:
     return f"nfs://{server.host}{server.open.path}?nfsport={nfs_port}&mountport={mount_port}"
 
 
-def direct(handler: Handler, files: list[str], seq0: int) -> list[tuple[float, int]]:
+def direct(handler: Handler, files: list[str], seq0: int) -> list[Timing]:
     timings = []
     for i, name in enumerate(files):
         event = sns_event(name, seq0 + i)
-        with contextlib.redirect_stdout(io.StringIO()):  # its log line is part of the work
-            started = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()) as log:  # its log line is part of the work
+            cpu, started = time.process_time(), time.perf_counter()
             handler(event)
-            timings.append((time.perf_counter() - started, 1))
+            timings.append((time.perf_counter() - started, 1, time.process_time() - cpu))
+        if log.getvalue().count(WRITTEN) != 1:
+            raise RuntimeError(f"the sidecar was not written:\n{log.getvalue()}")
     return timings
 
 
-def batch(handler: Handler, files: list[str], seq0: int) -> list[tuple[float, int]]:
+def batch(handler: Handler, files: list[str], seq0: int, day: int = 24) -> list[Timing]:
     timings = []
     for start in range(0, len(files), BATCH):
-        event = sqs_event(files[start : start + BATCH], seq0 + start)
+        event = sqs_event(files[start : start + BATCH], seq0 + start, day)
+        records = len(event["Records"])
         with contextlib.redirect_stdout(io.StringIO()) as log:
-            started = time.perf_counter()
+            cpu, started = time.process_time(), time.perf_counter()
             result = handler(event)
-            timings.append((time.perf_counter() - started, len(event["Records"])))
-        if result != {"batchItemFailures": []}:
-            raise RuntimeError(f"the batch failed records: {result}\n{log.getvalue()}")
+            timings.append((time.perf_counter() - started, records, time.process_time() - cpu))
+        if result != {"batchItemFailures": []} or log.getvalue().count(WRITTEN) != records:
+            raise RuntimeError(f"the batch did not write every sidecar: {result}\n{log.getvalue()}")
     return timings
 
 
-def naive(url: str, files: list[str], seq0: int) -> list[tuple[float, int]]:
+def naive(url: str, files: list[str], seq0: int) -> list[Timing]:
     timings = []
     for i, name in enumerate(files):
         note = from_envelope(envelope(name, seq0 + i), SUFFIX)
-        started = time.perf_counter()
+        cpu, started = time.process_time(), time.perf_counter()
         write_sidecar_naive(url, note, SUFFIX, TIMEOUT_MS)
-        timings.append((time.perf_counter() - started, 1))
+        timings.append((time.perf_counter() - started, 1, time.process_time() - cpu))
     return timings
 
 
-def interleaved(
-    run: dict[str, Runner], files: dict[str, list[str]], block: int
-) -> dict[str, ModeResult]:
-    """Every mode in turn, a block at a time: all see the same machine noise."""
+def interleaved(modes: Modes, files: dict[str, list[str]], block: int) -> dict[str, ModeResult]:
+    """Every workload in turn, a block at a time: all see the same machine noise. With the round
+    trips and network wait each handler's engine counted meanwhile."""
     results = {mode: ModeResult() for mode in MODES}
-    total = len(files["direct"])
-    for start in range(0, total, block):
+    before = modes.engine_counts()
+    for start in range(0, len(files["direct"]), block):
         for mode in MODES:
-            for duration, records in run[mode](files[mode][start : start + block], start):
+            for duration, records, cpu in modes.run[mode](
+                files[mode][start : start + block], start
+            ):
                 results[mode].durations_s.append(duration)
                 results[mode].records.append(records)
+                results[mode].cpu_s += cpu
+    for mode, (round_trips, waited_s) in modes.engine_counts().items():
+        results[mode].round_trips = round_trips - before[mode][0]
+        results[mode].waited_s = waited_s - before[mode][1]
     return results
 
 
@@ -218,8 +264,9 @@ class Proxy:
             raise RuntimeError("the proxy exited")
         return line
 
-    def counts(self) -> dict[str, dict[str, int]]:
-        """The calls each label saw since the last time, once the last unwaited ones are in."""
+    def counts(self) -> dict[str, dict]:
+        """Each label's calls and time at the server since the last time ({"calls": {call:
+        count}, "server_s": seconds}), once the last unwaited calls are in."""
         time.sleep(SETTLE_S)
         assert self.proc.stdin is not None
         self.proc.stdin.write("counts\n")
@@ -254,12 +301,12 @@ def rtt(host: str, port: int, calls: int) -> float:
 
 
 def warm_up(modes: Modes, export: Path, name: str, proxy: Proxy | None) -> dict[str, int]:
-    """A fresh handler's first invocation (counted when there is a proxy), then 20 sidecars more
-    per mode, outside the measurement."""
-    first = {"direct": 1, "batch": BATCH, "naive": 1}
+    """A fresh handler's first invocation (counted when there is a proxy), then 20 new sidecars
+    more per workload, outside the measurement."""
     for mode in MODES:
-        modes.run[mode](make_files(export, f"{name}-first-{mode}", first[mode]), 800_000)
-    first_calls = proxy.counts()["direct"] if proxy else {}
+        first = BATCH if "batch" in mode or mode == "mixed" else 1
+        modes.run[mode](make_files(export, f"{name}-first-{mode}", first), 800_000)
+    first_calls = proxy.counts()["direct"]["calls"] if proxy else {}
     for mode in MODES:
         modes.run[mode](make_files(export, f"{name}-warm-{mode}", 2 * BATCH), 900_000)
     if proxy:
@@ -267,36 +314,43 @@ def warm_up(modes: Modes, export: Path, name: str, proxy: Proxy | None) -> dict[
     return first_calls
 
 
-def with_counts(results: dict[str, ModeResult], counts: dict[str, dict[str, int]]) -> None:
+def with_counts(results: dict[str, ModeResult], counts: dict[str, dict], sidecars: dict) -> None:
     for mode, result in results.items():
-        result.calls, result.calls_sidecars = counts[mode], result.sidecars
+        result.calls, result.server_s = counts[mode]["calls"], counts[mode]["server_s"]
+        result.calls_sidecars = sidecars[mode]
 
 
 def loopback(server: NfsServer, export: Path, total: int, block: int, rtt_calls: int) -> Scenario:
-    """Timed straight against the server; the calls counted in a pass through a pass-through
-    proxy right after (same modes, same handlers' code, fresh handlers)."""
+    """Timed straight against the server; then a profiled pass (the function's CPU by part), and
+    the calls and the server's time counted in a pass through a pass-through proxy (the same
+    workloads and code, fresh handlers)."""
     direct_ports = (server.nfs_port, server.mount_port)
     modes = Modes(server, dict.fromkeys(MODES, direct_ports))
     warm_up(modes, export, "loopback", None)
-    files = {mode: make_files(export, f"loopback-{mode}", total) for mode in MODES}
-    results = interleaved(modes.run, files, block)
+    results = interleaved(modes, workload_files(server, export, "loopback", total), block)
     round_trip = rtt(server.host, server.nfs_port, rtt_calls)
+    n = min(COUNTED_PASS, total)
+    block = min(block, n)
+
+    with CpuParts().installed() as parts:
+        profiled = Modes(server, dict.fromkeys(MODES, direct_ports))
+        warm_up(profiled, export, "profiled", None)
+        files = workload_files(server, export, "profiled", n)
+        parts.take()
+        for mode in HANDLER_MODES:
+            for start in range(0, n, block):
+                profiled.run[mode](files[mode][start : start + block], start)
+            results[mode].cpu_parts = parts.take()
 
     proxy = Proxy(server, 0.0, list(MODES))
     try:
-        counted_modes = Modes(server, proxy.ports)
-        first_calls = warm_up(counted_modes, export, "counted", proxy)
-        n = min(COUNTED_PASS, total)
-        counted_files = {mode: make_files(export, f"counted-{mode}", n) for mode in MODES}
-        counted = interleaved(counted_modes.run, counted_files, block)
-        counts = proxy.counts()
-        for mode in MODES:
-            results[mode].calls = counts[mode]
-            results[mode].calls_sidecars = counted[mode].sidecars
-        # The same files again, newer: each sidecar replaces an existing one (lock, read, rename).
-        counted_modes.run["direct"](counted_files["direct"], 10_000)
-        replace = sum(proxy.counts()["direct"].values()) / n
-        if counted_modes.reconnects():
+        counted = Modes(server, proxy.ports)
+        first_calls = warm_up(counted, export, "counted", proxy)
+        files = workload_files(server, export, "counted", n)
+        proxy.counts()
+        passed = interleaved(counted, files, block)
+        with_counts(results, proxy.counts(), {m: r.sidecars for m, r in passed.items()})
+        if counted.reconnects():
             raise RuntimeError("a handler reconnected during the counted pass")
     finally:
         proxy.close()
@@ -305,10 +359,9 @@ def loopback(server: NfsServer, export: Path, total: int, block: int, rtt_calls:
         0.0,
         round_trip,
         rtt_calls,
-        f"counted in a pass of {n} sidecars per mode through a pass-through proxy",
+        f"counted in a pass of {n} sidecars per workload through a pass-through proxy",
         results,
         first_calls,
-        replace,
     )
 
 
@@ -327,9 +380,10 @@ def delayed(
         modes = Modes(server, proxy.ports)
         name = f"delay{one_way_ms:g}"
         first_calls = warm_up(modes, export, name, proxy)
-        files = {mode: make_files(export, f"{name}-{mode}", total) for mode in MODES}
-        results = interleaved(modes.run, files, block)
-        with_counts(results, proxy.counts())
+        files = workload_files(server, export, name, total)
+        proxy.counts()
+        results = interleaved(modes, files, block)
+        with_counts(results, proxy.counts(), {m: r.sidecars for m, r in results.items()})
         if modes.reconnects():
             raise RuntimeError("a handler reconnected during the measurement")
     finally:
@@ -345,26 +399,49 @@ def delayed(
     )
 
 
-def idle_gaps(server: NfsServer, export: Path, notifications: int) -> IdleGaps:
-    """A warm environment through the counting proxy, one notification every 2 x NFS_TIMEOUT_MS:
-    it keeps its mount across the gaps (no MOUNT call, no reconnect)."""
+def idle_gaps(
+    server: NfsServer, export: Path, scenarios: list[Scenario], notifications: int
+) -> None:
+    """A warm environment per scenario, through a counting proxy with the scenario's delay, one
+    notification every 2 x NFS_TIMEOUT_MS: it keeps its mount across the gaps (no MOUNT call,
+    no reconnect), and its first call after 2 s idle takes a NULL call along. The environments
+    take turns, so the run lasts one set of gaps, whatever the number of scenarios."""
     gap_s = 2 * IDLE_TIMEOUT_MS / 1000
-    proxy = Proxy(server, 0.0, ["idle"])
+    proxies = [Proxy(server, s.one_way_ms / 1000, [IDLE]) for s in scenarios]
     try:
-        handler = handler_for(server, *proxy.ports["idle"], timeout_ms=IDLE_TIMEOUT_MS)
-        direct(handler, make_files(export, "idle-warm", 1), 950_000)  # mounts
-        proxy.counts()
-        durations = []
+        handlers = [
+            handler_for(server, *proxy.ports[IDLE], timeout_ms=IDLE_TIMEOUT_MS) for proxy in proxies
+        ]
+        for i, handler in enumerate(handlers):
+            direct(handler, make_files(export, f"idle-warm-{i}", 1), 950_000)  # mounts
+        for proxy in proxies:
+            proxy.counts()
+        results = [ModeResult() for _ in scenarios]
+        before = [(h.round_trips, h.waited_s) for h in handlers]
+        files = [make_files(export, f"idle-{i}", notifications) for i in range(len(scenarios))]
         next_at = time.monotonic()
-        for i, name in enumerate(make_files(export, "idle", notifications)):
+        for n in range(notifications):
             next_at += gap_s
             time.sleep(max(0.0, next_at - time.monotonic()))  # idle: the point of this run
-            ((duration, _),) = direct(handler, [name], 960_000 + i)
-            durations.append(duration)
-        calls = proxy.counts()["idle"]
+            for handler, result, names in zip(handlers, results, files, strict=True):
+                ((duration, records, cpu),) = direct(handler, [names[n]], 960_000 + n)
+                result.durations_s.append(duration)
+                result.records.append(records)
+                result.cpu_s += cpu
+        for proxy, handler, result, (trips, waited) in zip(
+            proxies, handlers, results, before, strict=True
+        ):
+            counts = proxy.counts()[IDLE]
+            result.calls, result.server_s = counts["calls"], counts["server_s"]
+            result.calls_sidecars = result.sidecars
+            result.round_trips = handler.round_trips - trips
+            result.waited_s = handler.waited_s - waited
     finally:
-        proxy.close()
-    return IdleGaps(IDLE_TIMEOUT_MS, gap_s, durations, calls, handler.reconnects)
+        for proxy in proxies:
+            proxy.close()
+    for scenario, result, handler in zip(scenarios, results, handlers, strict=True):
+        scenario.modes[IDLE] = result
+        scenario.idle = IdleGaps(IDLE_TIMEOUT_MS, gap_s, handler.reconnects)
 
 
 COLD_START = """
@@ -440,7 +517,42 @@ def built_zip() -> Path:
     return path
 
 
+def production_runtime() -> str:
+    """The Lambda Python the bench runs the handler under: BENCH_RUNTIME, else the Terraform
+    module's default runtime ("3.12")."""
+    if runtime := os.environ.get("BENCH_RUNTIME"):
+        return runtime
+    variables = (ROOT / "terraform" / "variables.tf").read_text()
+    found = re.search(r'variable "runtime" \{[^}]*?default\s*=\s*"python(3\.\d+)"', variables)
+    if found is None:
+        raise SystemExit("terraform/variables.tf: no default runtime found")
+    return found[1]
+
+
+def run_under_lambda_python() -> str:
+    """This process's Python if it is the runtime's version; otherwise the bench starts again
+    under the runtime's interpreter (build/pythons.py finds it) -> where it came from."""
+    runtime = production_runtime()
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" == runtime:
+        return os.environ.get("BENCH_PYTHON_FROM", "this interpreter")
+    sys.path.insert(0, str(ROOT / "build"))
+    import pythons  # build/pythons.py
+
+    found = pythons.discover((runtime,))
+    if runtime not in found:
+        raise SystemExit(
+            f"the bench runs the handler under Python {runtime} (the Lambda runtime): none found "
+            f"({pythons.how_to_install(runtime)})"
+        )
+    python, where = found[runtime]
+    sys.stdout.flush()
+    env = {**os.environ, "BENCH_PYTHON_FROM": f"{python}, from {where}"}
+    os.execve(python, [python, "-m", "tests.bench.run"], env)
+    raise AssertionError("unreachable")
+
+
 def main() -> int:
+    source = run_under_lambda_python()
     total = int(os.environ.get("BENCH_MESSAGES", "600"))
     block = int(os.environ.get("BENCH_BLOCK", "50"))
     default_delays = ",".join(f"{d:g}" for d in DEFAULT_ONE_WAY_MS)
@@ -452,7 +564,7 @@ def main() -> int:
     if block % BATCH or total % block:
         raise SystemExit(f"BENCH_BLOCK must be a multiple of {BATCH} dividing BENCH_MESSAGES")
     started = time.monotonic()
-    library = load_bundled_libnfs()  # every mode runs on the zip's own libnfs
+    library = load_bundled_libnfs()  # every workload runs on the zip's own libnfs
     with (
         tempfile.TemporaryDirectory(prefix="nfs-sidecar-bench-") as tmp,
         NfsServer(Path(tmp)) as server,
@@ -462,21 +574,21 @@ def main() -> int:
         scenarios = [loopback(server, export, total, block, rtt_calls)]
         for one_way_ms in delays:
             scenarios.append(delayed(server, export, one_way_ms, total, block, rtt_calls))
-        idle = idle_gaps(server, export, idle_notifications)
+        idle_gaps(server, export, scenarios, idle_notifications)
 
     sha = hashlib.sha256(library.read_bytes()).hexdigest()[:12]
     python = sys.version.split()[0]
     print(
         render_text(
-            f"nfs-sidecar benchmark: {total} sidecars per mode and scenario, nfs-ganesha on this "
-            f"machine, files two folders deep, Python {python}, the zip's libnfs ({library.name}, "
-            f"sha256 {sha})",
+            f"nfs-sidecar benchmark: {total} sidecars per workload and scenario, nfs-ganesha on "
+            f"this machine, files two folders deep, the handler run by Python {python} (the "
+            f"Lambda runtime python{production_runtime()}: {source}), the zip's libnfs "
+            f"({library.name}, sha256 {sha})",
             scenarios,
             cold,
-            idle,
         )
     )
-    markdown = render_markdown(markdown_header(total, python), scenarios, cold, idle)
+    markdown = render_markdown(markdown_header(total, python), scenarios, cold)
     out = Path(os.environ.get("BENCH_MARKDOWN", ROOT / ".tmp" / "bench.md"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown)

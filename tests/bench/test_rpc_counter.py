@@ -70,3 +70,14 @@ def test_each_call_takes_one_round_trip_while_others_are_in_flight(echo_port: in
         assert proxy.reset(settle_s=0) == {"NFS.NULL": CALLS}
     finally:
         proxy.close()
+
+
+def test_server_time_is_the_time_some_call_was_at_the_server(echo_port: int) -> None:
+    proxy = RpcCounter("127.0.0.1", [echo_port])
+    try:
+        # Two calls in flight together, then one alone after a gap.
+        proxy._at_server += [(1.0, 1.4), (1.1, 1.3), (2.0, 2.5)]
+        assert proxy.server_time() == pytest.approx(0.9)
+        assert proxy.server_time() == 0.0  # and a fresh start
+    finally:
+        proxy.close()

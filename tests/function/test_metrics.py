@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 
 from nfs_sidecar import metrics
 from nfs_sidecar.config import LOG_LEVELS
-from nfs_sidecar.handler import Handler
+from nfs_sidecar.handler import Handler, Usage
+from nfs_sidecar.message import from_envelope
 from nfs_sidecar.sidecar import FileNotFoundOnExport
 from tests.bench.rpc_counter import RpcCounter
 from tests.function import emf
@@ -175,3 +177,42 @@ def test_log_level_drops_lower_lines(
     handler = Handler(config_for(nfs_server), log_level="ERROR")
     handler(sqs_event(envelope(f"{folder.name}/good.txt", "m-1"), "not an envelope"))
     assert [line["outcome"] for line in lines(capsys.readouterr().out)] == ["failed"]
+
+
+def test_round_trips_and_network_wait_are_counted_per_message_and_per_environment(
+    nfs_server: NfsServer, folder: Path
+) -> None:
+    handler = Handler(config_for(nfs_server))
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (folder / name).write_text(name)
+    handler(sns_event(f"{folder.name}/a.txt", "m-1"))  # mounts, caches the folder
+    trips, waited = handler.round_trips, handler.waited_s
+    assert trips >= 1 and waited > 0
+
+    suffix = handler.config.suffix
+    notes = [from_envelope(envelope(f"{folder.name}/{n}", n), suffix) for n in ("b.txt", "c.txt")]
+    usages = [Usage(), Usage()]
+    handler.process_all(notes, usages=usages)
+    # A batch waits once for all its sidecars: each message took part in every one of its waits.
+    assert usages[0].round_trips == usages[1].round_trips == handler.round_trips - trips >= 1
+    assert usages[0].round_trips <= sum(u.nfs_calls for u in usages)
+    assert handler.waited_s > waited
+
+    handler.disconnect()  # a connection given up keeps its count
+    assert handler.round_trips == trips + usages[0].round_trips
+
+
+def test_a_wait_whose_replies_are_in_is_no_round_trip(nfs_server: NfsServer, folder: Path) -> None:
+    handler = Handler(config_for(nfs_server))
+    (folder / "a.txt").write_text("a")
+    handler(sns_event(f"{folder.name}/a.txt", "m-1"))
+    client = handler._writer.client  # type: ignore[union-attr]
+    root = client.root
+    trips, waited = client.round_trips, client.waited_s
+    removal = client.remove(root, "never-there")
+    client.send_without_waiting(removal, report=False)
+    time.sleep(0.2)  # its reply comes in meanwhile, unread
+    client.wait(removal)
+    assert (client.round_trips, client.waited_s) == (trips, waited)
+    client.call(client.lookup(root, folder.name))  # sent by the wait: a round trip
+    assert client.round_trips == trips + 1

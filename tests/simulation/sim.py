@@ -138,6 +138,7 @@ class SimClient:
         self.deadline: float | None = None
         self.timeout_ms = TIMEOUT_MS
         self.rpc_count = self.round_trips = self.resends = 0
+        self.waited_s = 0.0  # simulated time is not blocked on
         self.root = sim.server.root.handle  # the mount: the export root's handle now
         self.writemax = self.readmax = sim.io_size
         self._unwaited: list[SimPending] = []

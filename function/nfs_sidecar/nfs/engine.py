@@ -112,7 +112,13 @@ class RpcEngine:
         self.deadline: float | None = None
         self.resends = 0  # calls sent again after a transient status
         self.rpc_count = 0
-        self.round_trips = 0  # waits that had to wait for the server
+        # Waits that had to wait for the network: that sent calls (their replies cannot be in),
+        # or blocked for replies to calls sent before; not one whose replies were all in, read
+        # or not (a REMOVE sent without waiting, its reply in the socket since the last
+        # invocation).
+        self.round_trips = 0
+        self.waited_s = 0.0  # time blocked in poll: waiting on the network (and the server)
+        self._blocked = False  # the current wait blocked in poll
         self._rpc: int | None = None  # set by the owner once connected
         self._pending: dict[int, Pending] = {}
         self._unwaited: list[Pending] = []
@@ -218,12 +224,16 @@ class RpcEngine:
         and the deadline. Calls answered with a transient status are sent again meanwhile."""
         attempt = 0
         while True:
-            if not all(call.done for call in calls):
-                self.round_trips += 1
-            self._service_until(
-                lambda: all(call.done for call in calls),
-                lambda: ", ".join(c.what for c in calls if not c.done),
-            )
+            # Queued since the connection was last serviced: this wait sends them.
+            sends = any(not c.done and c.sent_at >= self._serviced_until for c in calls)
+            self._blocked = False
+            try:
+                self._service_until(
+                    lambda: all(call.done for call in calls),
+                    lambda: ", ".join(c.what for c in calls if not c.done),
+                )
+            finally:
+                self.round_trips += sends or self._blocked
             for call in calls:
                 if isinstance(call.error, NfsConnectionError):
                     self.broken = str(call.error)
@@ -325,7 +335,12 @@ class RpcEngine:
                 self._poller.unregister(self._polled_fd)
             self._polled_fd = fd
         self._poller.register(fd, self.lib.rpc_which_events(self._rpc))
-        ready = self._poller.poll(max(0.0, min(remaining, POLL_SLICE_S)) * 1000)
+        # What is in already is no wait (nor a round trip): only then block.
+        if not (ready := self._poller.poll(0)):
+            self._blocked = True
+            started = time.perf_counter()
+            ready = self._poller.poll(max(0.0, min(remaining, POLL_SLICE_S)) * 1000)
+            self.waited_s += time.perf_counter() - started
         return ready[0][1] if ready else 0
 
     def _rpc_error(self) -> str:
