@@ -21,8 +21,15 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import Config
+from .errors import (
+    MountError,
+    NfsConnectionError,
+    NfsError,
+    NfsStatusError,
+    NfsTimeout,
+    ProbeRequestError,
+)
 from .nfs.client import NfsClient
-from .nfs.errors import MountError, NfsConnectionError, NfsError, NfsStatusError, NfsTimeout
 
 PROBE_KEY = "nfs_sidecar_probe"
 # Kept for the answer, the log line and Lambda's own work after the probe.
@@ -64,10 +71,6 @@ FIX_ACCES = (
     "the folder's permissions / the view's squash setting"
 )
 FIX_NOENT = "the folder does not exist in the export: give --folder relative to NFS_EXPORT"
-
-
-class ProbeRequestError(ValueError):
-    """The probe event asks for something the probe does not do."""
 
 
 def folder_parts(request: Any) -> list[str]:
