@@ -67,10 +67,68 @@ class ProbeRequestError(AppError, ValueError):
     )
 
 
+class FileNotFoundOnExport(AppError):
+    """The notified file (or a folder on its path) does not exist in the export."""
+
+    retryable = True  # the file may yet appear
+    hint = (
+        "The file, or a folder on its path, does not exist in the export, or the path is not "
+        "relative to the export. Publish paths inside the export; redrive once the file exists."
+    )
+
+
+class NotARegularFile(AppError):
+    """The notified path is a folder, a symlink or a special file."""
+
+    retryable = True
+    hint = (
+        "The path names a folder, a symlink or a special file: symlinks are not followed, on "
+        "purpose. Publish the path of a regular file."
+    )
+
+
+class SidecarBusy(AppError):
+    """Another writer held the sidecar's lock for longer than this invocation could wait."""
+
+    retryable = True
+    hint = (
+        "Another writer is replacing that sidecar, or one died holding its lock. Retried "
+        "automatically; a dead writer's lock is taken over after `SIDECAR_LOCK_STALE_SECONDS`."
+    )
+
+
+class SidecarInTheWay(AppError):
+    """A file that is not a sidecar of this function's sits where the sidecar (or its lock) goes.
+    It is left as it is: rename or remove it, or choose another SIDECAR_SUFFIX, then redrive."""
+
+    retryable = False
+    hint = (
+        "A file this function did not write (or a folder, or a file over 4 MiB) sits where the "
+        "sidecar or its lock goes, and is left as it is. Rename or remove it, or choose another "
+        "`SIDECAR_SUFFIX`, then redrive."
+    )
+
+
+class SidecarCollision(AppError):
+    """The sidecar's name holds the sidecar of another file (``a.csv`` and ``a.json`` share
+    ``a-sidecar.json`` under the default naming): SIDECAR_NAMING=full_name keeps them apart."""
+
+    retryable = False
+    hint = (
+        "Two files share a sidecar name under the default naming (`a.csv` and `a.json`: "
+        '`a-sidecar.json`). Set `sidecar_naming = "full_name"`, then redrive.'
+    )
+
+
 ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
     InvalidMessage,
     ProbeRequestError,
+    FileNotFoundOnExport,
+    NotARegularFile,
+    SidecarBusy,
+    SidecarInTheWay,
+    SidecarCollision,
     NfsError,
     LibnfsUnavailable,
     NfsConnectionError,

@@ -63,6 +63,13 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from .document import FORMAT_VERSION, MAX_SIDECAR_BYTES, render
+from .errors import (
+    FileNotFoundOnExport,
+    NotARegularFile,
+    SidecarBusy,
+    SidecarCollision,
+    SidecarInTheWay,
+)
 from .message import STEM, Notification, sidecar_location
 from .nfs.client import Attributes, Entry, NfsClient
 from .nfs.conversation import Conversation, Sleep, call, lockstep
@@ -79,32 +86,6 @@ NO_HARD_LINKS = frozenset({NOTSUPP, PERM})
 # A cached folder's check LOOKUP answered so: the path no longer leads to that folder.
 FOLDER_GONE = frozenset({NOENT, STALE, BADHANDLE, NOTDIR})
 VIA_LINK, VIA_RENAME = "link", "lock+rename"
-
-
-class FileNotFoundOnExport(Exception):
-    """The notified file (or a folder on its path) does not exist in the export."""
-
-
-class NotARegularFile(Exception):
-    """The notified path is a folder, a symlink or a special file."""
-
-
-class SidecarBusy(Exception):
-    """Another writer held the sidecar's lock for longer than this invocation could wait."""
-
-
-class SidecarInTheWay(Exception):
-    """A file that is not a sidecar of this function's sits where the sidecar (or its lock) goes.
-    It is left as it is: rename or remove it, or choose another SIDECAR_SUFFIX, then redrive."""
-
-    retryable = False
-
-
-class SidecarCollision(Exception):
-    """The sidecar's name holds the sidecar of another file (``a.csv`` and ``a.json`` share
-    ``a-sidecar.json`` under the default naming): SIDECAR_NAMING=full_name keeps them apart."""
-
-    retryable = False
 
 
 class _FolderReplaced(Exception):
