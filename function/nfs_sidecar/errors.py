@@ -120,6 +120,37 @@ class SidecarCollision(AppError):
     )
 
 
+class UnsupportedEvent(AppError, ValueError):
+    """The event is neither SNS nor SQS."""
+
+    retryable = True
+    hint = (
+        "The function was invoked with an event that is neither SNS nor SQS, nor the probe's. "
+        "Let only the module's subscription or queue invoke it, and `make check-deployment`."
+    )
+
+
+class Deferred(AppError):
+    """Not started: the invocation had too little time left for it (the queue delivers it again)."""
+
+    retryable = True
+    hint = (
+        "An SQS record went back to the queue unstarted: the invocation had too little time "
+        "left to write the whole batch. The queue delivers it again; when frequent, raise "
+        "`timeout`."
+    )
+
+
+class RecordsFailed(AppError):
+    """Several records of one invocation failed (the message lists each)."""
+
+    retryable = True
+    hint = (
+        "Several records of one direct invocation failed; the message lists each one's error "
+        "type and message. Look each up in this table."
+    )
+
+
 ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
     InvalidMessage,
@@ -129,6 +160,9 @@ ERRORS: tuple[type[Exception], ...] = (
     SidecarBusy,
     SidecarInTheWay,
     SidecarCollision,
+    UnsupportedEvent,
+    Deferred,
+    RecordsFailed,
     NfsError,
     LibnfsUnavailable,
     NfsConnectionError,

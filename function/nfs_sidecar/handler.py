@@ -23,6 +23,7 @@ from typing import Any
 
 from . import metrics
 from .config import LOG_LEVELS, Config
+from .errors import Deferred, RecordsFailed, UnsupportedEvent
 from .message import Notification, from_envelope, from_sqs_body
 from .nfs.backoff import backoff
 from .nfs.client import MOUNT_TIMEOUTS, NfsClient
@@ -36,18 +37,6 @@ MAX_LOCK_WAIT_S = 10.0
 # What a record needs besides its NFS steps: parsing, logging, answering.
 RECORD_OVERHEAD_S = 0.2
 DEFAULT_FUNCTION_NAME = "nfs-sidecar"
-
-
-class UnsupportedEvent(ValueError):
-    """The event is neither SNS nor SQS."""
-
-
-class Deferred(Exception):
-    """Not started: the invocation had too little time left for it (the queue delivers it again)."""
-
-
-class RecordsFailed(Exception):
-    """Several records of one invocation failed (the message lists each)."""
 
 
 class Usage:
