@@ -26,12 +26,12 @@ from nfs_sidecar.document import (
     render,
     results_size,
 )
+from nfs_sidecar.errors import InvalidMessage
 from nfs_sidecar.handler import Handler
 from nfs_sidecar.message import (
     MAX_INTEGER_DIGITS,
     ORIGINAL_MESSAGE_ID_ATTR,
     ORIGINAL_PUBLISHED_ATTR,
-    InvalidMessage,
     Notification,
     from_envelope,
     parse_message,
