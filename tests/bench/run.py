@@ -6,7 +6,7 @@ delay each way. Every figure printed is measured in this run, the round trips in
 cold start: import plus first mount, in fresh processes.
 
 Writes the report to stdout and its Markdown table to .tmp/bench.md (``make bench-readme`` puts that
-into the README).
+into docs/design.md).
 
 Environment: BENCH_MESSAGES (sidecars per mode and scenario, default 600), BENCH_BLOCK (sidecars
 per interleaved block, a multiple of 10), BENCH_DELAYS_MS (one-way delays, default "0.25,1"),
@@ -482,7 +482,8 @@ def main() -> int:
     out.write_text(markdown)
     took = time.monotonic() - started
     print(
-        f"Markdown report written to {out} (make bench-readme: into the README); took {took:.0f} s"
+        f"Markdown report written to {out} (make bench-readme: into docs/design.md); "
+        f"took {took:.0f} s"
     )
     return 0
 
