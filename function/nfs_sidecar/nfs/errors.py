@@ -108,7 +108,7 @@ class NfsStatusError(NfsError):
 
     retryable = True  # a status without an entry in STATUS_MEANING
     hint = (
-        "The server answered a call with an NFS3ERR_* status, named in the message with what it "
+        "The server answered a call with an `NFS3ERR_*` status, named in the message with what it "
         "means (JUKEBOX is first retried within the invocation). Retryable but for "
         + ", ".join(sorted(NFS3_STATUS[s] for s, (_, retry) in STATUS_MEANING.items() if not retry))
         + ", which need the export, its permissions or the server changed."
