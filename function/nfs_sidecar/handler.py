@@ -5,9 +5,9 @@ retries and then the on-failure destination keep the notification with the reaso
 SQS (a queue between topic and function) gets ``batchItemFailures``: the queue redelivers those
 records and moves them to its dead-letter queue after ``maxReceiveCount``. The records of a batch
 are written together, their NFS calls in flight at once (nfs/conversation.py): a batch of N
-costs about the round trips of one record. A batch is started only while the invocation has the
-time to finish it; otherwise only its first record is, and the others go back to the queue
-unstarted.
+costs about the round trips of one record (docs/design.md counts them). A batch is started
+only while the invocation has the time to finish it; otherwise only its first record is, and the
+others go back to the queue unstarted.
 
 Each message logs one JSON line with its outcome, which also carries its metrics (see metrics.py).
 """

@@ -22,7 +22,7 @@ For ``dir/name.ext`` with sidecar ``dir/name-sidecar.json`` (SIDECAR_NAMING=full
      writer remembers it for the mount and sends no more LINKs;
 4. REMOVE the temp name (and the lock).
 
-The call counts of each path are stated once, in the README ("Few round trips").
+The call counts of each path are stated once, in docs/design.md ("Round trips and calls").
 
 A lock is this writer's own as a file, not as a name (``Held``: its handle and its ctime once
 ours). When the connection breaks mid-way, or a removal fails (also the temp name's, sent
@@ -40,7 +40,7 @@ page of the folder's listing rides along with a write's first round trip when on
 
 Batches (SQS): the sidecars of several notifications are written together (nfs/conversation.py's
 ``lockstep``). Every writer's step 1 is in flight at once, then every WRITE, then every LINK: N
-new sidecars take the 3 waited round trips of one. Notifications for one file go newest first:
+new sidecars take the waited round trips of one. Notifications for one file go newest first:
 once its sidecar is settled (written, or a newer one found there) the older ones are settled too,
 skipped without a call. If it fails for its own file (not found, not a regular file) the next
 newest is tried; any other cause would meet the older ones too, and is theirs as well.
@@ -48,7 +48,7 @@ newest is tried; any other cause would meet the older ones too, and is theirs as
 Readers see no sidecar, the old one or the new one: never a partial one. An older notification
 never replaces a sidecar written for a newer one, also when both are processed at once, and an
 acknowledged one's sidecar is in its file's folder. The simulation (tests/simulation) checks
-these after every step of many schedules; the README lists the assumptions they rest on.
+these after every step of many schedules; docs/design.md lists the assumptions they rest on.
 """
 
 from __future__ import annotations
