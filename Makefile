@@ -132,6 +132,10 @@ tf-test: venv checkov ## Terraform only: fmt, init/validate, terraform test (moc
 tf-docs: ## rewrite the Inputs/Outputs tables of the Terraform READMEs from variables.tf/outputs.tf
 	$(PYTHON) scripts/tf_docs.py
 
+.PHONY: errors-docs
+errors-docs: ## rewrite docs/operations.md's troubleshooting table from function/nfs_sidecar/errors.py
+	$(PYTHON) scripts/errors_docs.py
+
 SCHEDULES ?= 100000
 SEED      ?= 0
 .PHONY: simulate
@@ -143,7 +147,7 @@ bench: need-root deps venv ## benchmark: new sidecars, replacements, mixed batch
 	PYTHONPATH=function:. BENCH_PYTHONS="$(FOUND_PYTHONS)" $(PY) -m tests.bench.run
 
 .PHONY: bench-readme
-bench-readme: ## put the last `make bench` report (.tmp/bench.md) into the README's Performance section
+bench-readme: ## put the last `make bench` report (.tmp/bench.md) into docs/design.md's Performance section
 	$(PYTHON) scripts/bench_readme.py
 
 # End to end: LocalStack (pinned, host mode) in its own venv, with the test Lambda executor that runs

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Put the last `make bench` report (.tmp/bench.md) into README.md's Performance section, between
-`<!-- BEGIN_BENCH -->` and `<!-- END_BENCH -->`. Standard library only.
+"""Put the last `make bench` report (.tmp/bench.md) into docs/design.md's Performance section,
+between `<!-- BEGIN_BENCH -->` and `<!-- END_BENCH -->`. Standard library only.
 
     scripts/bench_readme.py [REPORT]
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.bench.report import shape, with_readme_section  # noqa: E402
+from tests.bench.report import PERFORMANCE_DOC, shape, with_readme_section  # noqa: E402
 
 
 def main() -> int:
@@ -25,9 +25,9 @@ def main() -> int:
     if "| scenario | mode |" not in shape(report):
         print(f"error: {report_path} is not a bench report", file=sys.stderr)
         return 1
-    readme = ROOT / "README.md"
-    readme.write_text(with_readme_section(readme.read_text(), report))
-    print(f"README.md: Performance table from {report_path}")
+    target = ROOT / PERFORMANCE_DOC
+    target.write_text(with_readme_section(target.read_text(), report))
+    print(f"{PERFORMANCE_DOC}: Performance table from {report_path}")
     return 0
 
 

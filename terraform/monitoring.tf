@@ -100,7 +100,7 @@ locals {
     },
     {
       for error_type in var.alarm_error_types : "burst-${error_type}" => {
-        description = "${var.alarm_error_burst} or more messages failed with ${error_type} within ${var.alarm_period_seconds} s (the function's own metric): a problem of the cluster or the network rather than of one publisher. See the Troubleshooting table of the README."
+        description = "${var.alarm_error_burst} or more messages failed with ${error_type} within ${var.alarm_period_seconds} s (the function's own metric): a problem of the cluster or the network rather than of one publisher. See the troubleshooting table of docs/operations.md."
         namespace   = var.metrics_namespace
         metric      = "Failed"
         dimensions  = merge(local.on_function, { ErrorType = error_type })

@@ -67,7 +67,7 @@ variable "operator_arns" {
 }
 
 variable "kms_key_arn" {
-  description = "ARN of a customer managed KMS key. When set it encrypts the created topic, the queues and the function's environment, and the role may use it (kms:Decrypt, plus kms:GenerateDataKey to send to an encrypted failure queue). The key policy must let sns.amazonaws.com and the publishers use it, the operators decrypt (read the failure queue) and generate data keys (redrive), and the person applying create grants (Lambda's environment encryption): see README, Deploying. Must be in the module's region. Null: SQS-managed encryption for the queues, no KMS for the topic."
+  description = "ARN of a customer managed KMS key. When set it encrypts the created topic, the queues and the function's environment, and the role may use it (kms:Decrypt, plus kms:GenerateDataKey to send to an encrypted failure queue). The key policy must let sns.amazonaws.com and the publishers use it, the operators decrypt (read the failure queue) and generate data keys (redrive), and the person applying create grants (Lambda's environment encryption): see docs/deploying.md. Must be in the module's region. Null: SQS-managed encryption for the queues, no KMS for the topic."
   type        = string
   default     = null
 
@@ -141,7 +141,7 @@ variable "memory_size" {
 }
 
 variable "reserved_concurrent_executions" {
-  description = "Reserved concurrency: the most instances that run at once, hence the most NFS clients the storage cluster sees from this function. Null leaves the function unreserved (not recommended). Lambda refuses a reservation that leaves the account fewer unreserved executions than its minimum (new accounts with a quota of 10 or 50 cannot reserve any): check `aws lambda get-account-settings` first (README, Deploying). `sqs` delivery needs 2 or more (or null)."
+  description = "Reserved concurrency: the most instances that run at once, hence the most NFS clients the storage cluster sees from this function. Null leaves the function unreserved (not recommended). Lambda refuses a reservation that leaves the account fewer unreserved executions than its minimum (new accounts with a quota of 10 or 50 cannot reserve any): check `aws lambda get-account-settings` first (docs/deploying.md). `sqs` delivery needs 2 or more (or null)."
   type        = number
   default     = 10
 
@@ -386,7 +386,7 @@ variable "nfs_cluster_cidrs" {
 }
 
 variable "dns_server_cidrs" {
-  description = "IPv4 CIDR blocks of the DNS servers the VPC's DHCP options name when they are not AmazonProvidedDNS (Active Directory, the cluster's own DNS for a VIP pool name): the created security group then allows UDP and TCP 53 to them, so the function can resolve `nfs_server`. See `aws ec2 describe-dhcp-options` (README, Deploying). Empty: none (the VPC's own resolver needs no rule)."
+  description = "IPv4 CIDR blocks of the DNS servers the VPC's DHCP options name when they are not AmazonProvidedDNS (Active Directory, the cluster's own DNS for a VIP pool name): the created security group then allows UDP and TCP 53 to them, so the function can resolve `nfs_server`. See `aws ec2 describe-dhcp-options` (docs/deploying.md). Empty: none (the VPC's own resolver needs no rule)."
   type        = list(string)
   nullable    = false
   default     = []

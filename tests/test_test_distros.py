@@ -25,11 +25,11 @@ def test_it_is_a_make_target_outside_make_test() -> None:
 
 
 def test_a_newcomer_has_what_the_readme_says() -> None:
-    """The chroots get exactly the packages the README's platform section names."""
+    """The chroots get exactly the packages CONTRIBUTING.md's fresh-distributions section names."""
     packages = re.search(r'^NEWCOMER_PACKAGES="([^"]*)"', SCRIPT.read_text(), re.M)
     assert packages
-    readme = (ROOT / "README.md").read_text()
-    said = readme[readme.index("`make test-distros` (root") :].split("\n\n", 1)[0]
+    contributing = (ROOT / "CONTRIBUTING.md").read_text()
+    said = contributing[contributing.index("`make test-distros` (root") :].split("\n\n", 1)[0]
     listed = re.search(r"installs \(([^)]*)\)", " ".join(said.split()))
     assert listed
     assert set(packages[1].split()) == set(listed[1].replace(",", " ").split())

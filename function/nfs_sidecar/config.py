@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from .errors import ConfigError
 from .message import NAMINGS, STEM
 
 # libnfs takes the server and export inside an nfs:// URL and does not unescape it: keep to
@@ -47,10 +48,6 @@ HOST_RE = re.compile(HOST_PATTERN)
 EXPORT_RE = re.compile(EXPORT_PATTERN)
 SUFFIX_RE = re.compile(SUFFIX_PATTERN)
 NAMESPACE_RE = re.compile(NAMESPACE_PATTERN)
-
-
-class ConfigError(ValueError):
-    """The function's environment variables are missing or invalid."""
 
 
 def valid_export(value: str) -> bool:

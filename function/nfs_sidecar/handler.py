@@ -5,9 +5,9 @@ retries and then the on-failure destination keep the notification with the reaso
 SQS (a queue between topic and function) gets ``batchItemFailures``: the queue redelivers those
 records and moves them to its dead-letter queue after ``maxReceiveCount``. The records of a batch
 are written together, their NFS calls in flight at once (nfs/conversation.py): a batch of N
-costs about the round trips of one record. A batch is started only while the invocation has the
-time to finish it; otherwise only its first record is, and the others go back to the queue
-unstarted.
+costs about the round trips of one record (docs/design.md counts them). A batch is started
+only while the invocation has the time to finish it; otherwise only its first record is, and the
+others go back to the queue unstarted.
 
 Each message logs one JSON line with its outcome, which also carries its metrics (see metrics.py).
 """
@@ -23,6 +23,7 @@ from typing import Any
 
 from . import metrics
 from .config import LOG_LEVELS, Config
+from .errors import Deferred, RecordsFailed, UnsupportedEvent
 from .message import Notification, from_envelope, from_sqs_body
 from .nfs.backoff import backoff
 from .nfs.client import MOUNT_TIMEOUTS, NfsClient
@@ -36,18 +37,6 @@ MAX_LOCK_WAIT_S = 10.0
 # What a record needs besides its NFS steps: parsing, logging, answering.
 RECORD_OVERHEAD_S = 0.2
 DEFAULT_FUNCTION_NAME = "nfs-sidecar"
-
-
-class UnsupportedEvent(ValueError):
-    """The event is neither SNS nor SQS."""
-
-
-class Deferred(Exception):
-    """Not started: the invocation had too little time left for it (the queue delivers it again)."""
-
-
-class RecordsFailed(Exception):
-    """Several records of one invocation failed (the message lists each)."""
 
 
 class Usage:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from .document import MAX_ID_CHARS, MAX_RESULTS_DEPTH, Unrenderable, results_size
+from .errors import InvalidMessage
 
 MAX_MESSAGE_BYTES = 256 * 1024  # SNS's own limit
 MAX_NAME_BYTES = 255  # NAME_MAX of the file systems behind NFS
@@ -30,10 +31,6 @@ MAX_INTEGER_DIGITS = 640
 # its place in the order (and its identity in the sidecar) instead of looking brand new.
 ORIGINAL_PUBLISHED_ATTR = "nfs-sidecar.original-published"
 ORIGINAL_MESSAGE_ID_ATTR = "nfs-sidecar.original-message-id"
-
-
-class InvalidMessage(ValueError):
-    """The notification can never succeed as sent: fix the publisher, then redrive it."""
 
 
 class Notification(NamedTuple):

@@ -5,9 +5,9 @@ SNS and SQS deliver only ``{"Records": [...]}`` events, and a publisher controls
 record's message: a notification can never be a probe. The probe resolves the server, connects
 to its ports (asking the portmapper when they are not configured), times an RPC round trip,
 mounts with the configured identity, looks up a folder, creates a file there, writes it with
-FILE_SYNC and removes it. Each step reports ok or its failure with the fix (the README's
-Troubleshooting words); the whole probe ends within the invocation's time, also against a server
-that drops SYNs.
+FILE_SYNC and removes it. Each step reports ok or its failure with the fix (the words of
+docs/operations.md's troubleshooting table); the whole probe ends within the invocation's
+time, also against a server that drops SYNs.
 """
 
 from __future__ import annotations
@@ -21,8 +21,15 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import Config
+from .errors import (
+    MountError,
+    NfsConnectionError,
+    NfsError,
+    NfsStatusError,
+    NfsTimeout,
+    ProbeRequestError,
+)
 from .nfs.client import NfsClient
-from .nfs.errors import MountError, NfsConnectionError, NfsError, NfsStatusError, NfsTimeout
 
 PROBE_KEY = "nfs_sidecar_probe"
 # Kept for the answer, the log line and Lambda's own work after the probe.
@@ -64,10 +71,6 @@ FIX_ACCES = (
     "the folder's permissions / the view's squash setting"
 )
 FIX_NOENT = "the folder does not exist in the export: give --folder relative to NFS_EXPORT"
-
-
-class ProbeRequestError(ValueError):
-    """The probe event asks for something the probe does not do."""
 
 
 def folder_parts(request: Any) -> list[str]:
@@ -320,7 +323,7 @@ class Probe:
             return FIX_NO_ANSWER.format(ports="2049")
         if isinstance(exc, MountError):
             return FIX_MOUNT
-        return "see the README's Troubleshooting table"
+        return "see the troubleshooting table in docs/operations.md"
 
     def _status_fix(self, exc: Exception) -> str:
         if isinstance(exc, NfsStatusError):
@@ -331,7 +334,7 @@ class Probe:
             return str(exc)
         if isinstance(exc, NfsConnectionError):
             return "the cluster stopped answering mid-probe: check the cluster and the network"
-        return "see the README's Troubleshooting table"
+        return "see the troubleshooting table in docs/operations.md"
 
 
 class _Stop(Exception):

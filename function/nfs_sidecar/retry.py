@@ -13,8 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .message import InvalidMessage
-from .nfs.errors import MountError, NfsConnectionError
+from .errors import AppError, MountError, NfsConnectionError, NfsError
 
 # Without a Lambda context (tests, the bench): what a 30 s function would have.
 DEFAULT_REMAINING_S = 30.0
@@ -53,7 +52,10 @@ def reconnecting_may_help(error: BaseException) -> bool:
 
 
 def retryable(error: BaseException) -> bool:
-    """Whether the notification may succeed when tried again unchanged (the log's ``retryable``)."""
-    if isinstance(error, InvalidMessage):
-        return False  # fix the publisher, then redrive
-    return bool(getattr(error, "retryable", True))
+    """Whether the notification may succeed when tried again unchanged (the log's ``retryable``):
+    what the error's type says (errors.py; an NfsStatusError's status decides for it)."""
+    if isinstance(error, AppError | NfsError):
+        return error.retryable
+    # No type of ours: a bug, or the runtime failing (MemoryError). Lambda's retries may meet a
+    # fixed deployment or a fresh environment.
+    return True

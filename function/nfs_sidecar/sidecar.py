@@ -22,7 +22,7 @@ For ``dir/name.ext`` with sidecar ``dir/name-sidecar.json`` (SIDECAR_NAMING=full
      writer remembers it for the mount and sends no more LINKs;
 4. REMOVE the temp name (and the lock).
 
-The call counts of each path are stated once, in the README ("Few round trips").
+The call counts of each path are stated once, in docs/design.md ("Round trips and calls").
 
 A lock is this writer's own as a file, not as a name (``Held``: its handle and its ctime once
 ours). When the connection breaks mid-way, or a removal fails (also the temp name's, sent
@@ -40,7 +40,7 @@ page of the folder's listing rides along with a write's first round trip when on
 
 Batches (SQS): the sidecars of several notifications are written together (nfs/conversation.py's
 ``as_one``). Every writer's step 1 is in flight at once, then every WRITE, then every LINK: N
-new sidecars take the 3 waited round trips of one. Notifications for one file go newest first:
+new sidecars take the waited round trips of one. Notifications for one file go newest first:
 once its sidecar is settled (written, or a newer one found there) the older ones are settled too,
 skipped without a call. If it fails for its own file (not found, not a regular file) the next
 newest is tried; any other cause would meet the older ones too, and is theirs as well.
@@ -48,7 +48,7 @@ newest is tried; any other cause would meet the older ones too, and is theirs as
 Readers see no sidecar, the old one or the new one: never a partial one. An older notification
 never replaces a sidecar written for a newer one, also when both are processed at once, and an
 acknowledged one's sidecar is in its file's folder. The simulation (tests/simulation) checks
-these after every step of many schedules; the README lists the assumptions they rest on.
+these after every step of many schedules; docs/design.md lists the assumptions they rest on.
 """
 
 from __future__ import annotations
@@ -63,6 +63,13 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from .document import FORMAT_VERSION, MAX_SIDECAR_BYTES, render
+from .errors import (
+    FileNotFoundOnExport,
+    NotARegularFile,
+    SidecarBusy,
+    SidecarCollision,
+    SidecarInTheWay,
+)
 from .message import STEM, Notification, sidecar_location
 from .nfs.client import Attributes, Entry, NfsClient
 from .nfs.conversation import Conversation, Sleep, as_one, call
@@ -79,32 +86,6 @@ NO_HARD_LINKS = frozenset({NOTSUPP, PERM})
 # A cached folder's check LOOKUP answered so: the path no longer leads to that folder.
 FOLDER_GONE = frozenset({NOENT, STALE, BADHANDLE, NOTDIR})
 VIA_LINK, VIA_RENAME = "link", "lock+rename"
-
-
-class FileNotFoundOnExport(Exception):
-    """The notified file (or a folder on its path) does not exist in the export."""
-
-
-class NotARegularFile(Exception):
-    """The notified path is a folder, a symlink or a special file."""
-
-
-class SidecarBusy(Exception):
-    """Another writer held the sidecar's lock for longer than this invocation could wait."""
-
-
-class SidecarInTheWay(Exception):
-    """A file that is not a sidecar of this function's sits where the sidecar (or its lock) goes.
-    It is left as it is: rename or remove it, or choose another SIDECAR_SUFFIX, then redrive."""
-
-    retryable = False
-
-
-class SidecarCollision(Exception):
-    """The sidecar's name holds the sidecar of another file (``a.csv`` and ``a.json`` share
-    ``a-sidecar.json`` under the default naming): SIDECAR_NAMING=full_name keeps them apart."""
-
-    retryable = False
 
 
 class _FolderReplaced(Exception):
@@ -478,12 +459,12 @@ class SidecarWriter:
         dropped for a newer one. ``current``: the sidecar round trip 1 found, if any."""
         tmp = w.tmp
         assert tmp is not None
+        ahead: bytes | None = None
         if current is None and self.hard_links:
             yield from self._write_data(tmp.fh, data)
             if (yield from self._link(w)):
                 return VIA_LINK
             yield from self._lock(w, lock_wait_s)
-            ahead = None
         else:
             # A sidecar is there (or no hard links: RENAME publishes): the lock is taken, and
             # the sidecar read, in the WRITE's round trip. What is read before the lock counts
@@ -499,7 +480,8 @@ class SidecarWriter:
             for result in results:
                 if isinstance(result, Exception):
                     raise result
-            ahead = results[2]
+            read_ahead = results[2]
+            ahead = read_ahead if isinstance(read_ahead, bytes) else None
         # Under the lock no other writer renames; a LINK may still create the sidecar meanwhile.
         while True:
             latest = yield from self._lookup(w.dir_fh, w.sidecar_name)
@@ -585,7 +567,7 @@ class SidecarWriter:
         more, or it was replaced meanwhile): a READ that may be wasted, while the lock is busy,
         costs one call at most."""
         attributes = entry.attributes if entry is not None else None
-        if attributes is None or not attributes.is_regular:
+        if entry is None or attributes is None or not attributes.is_regular:
             return None
         if attributes.size >= self.client.readmax:
             return None
@@ -617,6 +599,8 @@ class SidecarWriter:
             ]
             yield tuple(reads)
             for pending in reads:
+                chunk: bytes
+                eof: bool
                 chunk, eof = pending.result()  # type: ignore[misc]
                 data += chunk
                 if len(data) > MAX_SIDECAR_BYTES:

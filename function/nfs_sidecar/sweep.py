@@ -10,15 +10,15 @@ they find:
 - A page is one READDIRPLUS (names with their attributes and handles) of at most
   ``PAGE_BYTES``, sent together with a write's first round trip (LOOKUP + CREATE) and read once
   the sidecar is published (a reply not in by then is read by a later write; nothing waits for
-  it): it adds one NFS call and no round trip, and a folder of a million names costs a write no
-  more than one bounded page. The removals are sent without waiting for their replies.
+  it): it adds no round trip, and a folder of a million names costs a write no more than one
+  bounded page (the calls it costs: docs/design.md, "Round trips and calls"). The removals are
+  sent without waiting for their replies.
 - A pass over a folder starts at most once every ``lock_stale_seconds`` per execution
   environment (nothing becomes removable sooner than that), and a folder longer than a page
   continues from its cookie one page every ``PAGE_EVERY_WRITES`` writes into it, across
-  invocations. So the first write into a folder in each such period costs one call more, in
-  the same round trips; a big folder adds 1/16 of a call per write while a pass is under way.
-  The state lives with the connection (a reconnect starts afresh), so in a folder far longer
-  than an environment's writes into it cover, names late in the listing are reached less often.
+  invocations. The state lives with the connection (a reconnect starts afresh), so in a folder
+  far longer than an environment's writes into it cover, names late in the listing are reached
+  less often.
 - Only names of exactly our two forms (with the configured suffix) are ever touched, and only
   when both their ctime and mtime are older than ``lock_stale_seconds``, measured on the
   server's clock: "now" is the ctime of this write's own temp file, created in the same round

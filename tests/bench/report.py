@@ -36,6 +36,8 @@ TARGET_ONE_WAY_MS = 1.0
 TARGET_BATCH_SPEEDUP = 5.0
 COLD_START_TARGET_MS = 50.0
 DEFAULT_ONE_WAY_MS = (0.25, 1.0)  # the delayed scenarios of `make bench`
+# Where `make bench-readme` puts the report: the Performance section, between these markers.
+PERFORMANCE_DOC = "docs/design.md"
 README_BEGIN = "<!-- BEGIN_BENCH -->"
 README_END = "<!-- END_BENCH -->"
 

@@ -14,7 +14,7 @@ The handler runs under a Lambda Python, as in production: the Terraform module's
 bench runs itself again under that one.
 
 Writes the report to stdout and its Markdown tables to .tmp/bench.md (``make bench-readme`` puts
-that into the README).
+them into docs/design.md).
 
 Environment: BENCH_MESSAGES (sidecars per workload and scenario, default 600), BENCH_BLOCK
 (sidecars per interleaved block, a multiple of 10), BENCH_DELAYS_MS (one-way delays, default
@@ -594,7 +594,8 @@ def main() -> int:
     out.write_text(markdown)
     took = time.monotonic() - started
     print(
-        f"Markdown report written to {out} (make bench-readme: into the README); took {took:.0f} s"
+        f"Markdown report written to {out} (make bench-readme: into docs/design.md); "
+        f"took {took:.0f} s"
     )
     return 0
 

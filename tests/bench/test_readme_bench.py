@@ -1,4 +1,4 @@
-"""The README's Performance table is a `make bench` report (see scripts/bench_readme.py): it has
+"""docs/design.md's Performance table is a `make bench` report (see scripts/bench_readme.py): it has
 the shape the bench generates. No NFS here: the report is rendered from made-up figures."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from tests.bench.report import (
     DEFAULT_ONE_WAY_MS,
     IDLE,
     OURS,
+    PERFORMANCE_DOC,
     ROWS,
     ColdStart,
     IdleGaps,
@@ -63,11 +64,18 @@ def stub_markdown(total: int) -> str:
 
 
 def test_the_readme_table_is_a_bench_report() -> None:
-    section = readme_section((ROOT / "README.md").read_text())
+    section = readme_section((ROOT / PERFORMANCE_DOC).read_text())
     assert shape(section) == shape(stub_markdown(BENCH_MESSAGES)), (
-        "README.md's Performance section is not what `make bench` generates: run `make bench` "
-        "then `make bench-readme`"
+        f"{PERFORMANCE_DOC}'s Performance section is not what `make bench` generates: run "
+        "`make bench` then `make bench-readme`"
     )
+
+
+def test_the_readme_has_no_bench_report_of_its_own() -> None:
+    """One place for the figures: the README points to it."""
+    readme = (ROOT / "README.md").read_text()
+    assert "<!-- BEGIN_BENCH -->" not in readme and "| scenario | mode |" not in readme
+    assert PERFORMANCE_DOC in readme
 
 
 def test_the_stub_report_lists_every_row_of_every_scenario() -> None:

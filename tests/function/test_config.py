@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nfs_sidecar.config import Config, ConfigError
+from nfs_sidecar.config import Config
+from nfs_sidecar.errors import ConfigError
 
 BASE = {"NFS_SERVER": "10.0.1.20", "NFS_EXPORT": "/processingresults"}
 

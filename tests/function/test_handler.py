@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nfs_sidecar.handler import RecordsFailed, UnsupportedEvent
-from nfs_sidecar.message import InvalidMessage
-from nfs_sidecar.sidecar import FileNotFoundOnExport
+from nfs_sidecar.errors import FileNotFoundOnExport, InvalidMessage, RecordsFailed, UnsupportedEvent
 from tests.function.helpers import FUNCTION_DIR, envelope, handler_for, sns_event, sqs_event
 from tests.nfs_server import NfsServer
 

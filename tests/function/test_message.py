@@ -16,11 +16,11 @@ from nfs_sidecar.document import (
     render,
     results_size,
 )
+from nfs_sidecar.errors import InvalidMessage
 from nfs_sidecar.message import (
     MAX_MESSAGE_BYTES,
     MAX_NAME_BYTES,
     MAX_PATH_BYTES,
-    InvalidMessage,
     from_envelope,
     from_sqs_body,
     normalise_filename,

@@ -15,9 +15,9 @@ import pytest
 
 from nfs_sidecar import metrics
 from nfs_sidecar.config import LOG_LEVELS
+from nfs_sidecar.errors import FileNotFoundOnExport
 from nfs_sidecar.handler import Handler, Usage
 from nfs_sidecar.message import from_envelope
-from nfs_sidecar.sidecar import FileNotFoundOnExport
 from tests.bench.rpc_counter import RpcCounter
 from tests.function import emf
 from tests.function.helpers import config_for, envelope, sns_event, sqs_event

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from nfs_sidecar.config import Config, ConfigError
+from nfs_sidecar.config import Config
+from nfs_sidecar.errors import ConfigError, SidecarCollision
 from nfs_sidecar.message import FULL_NAME, STEM, sidecar_location
-from nfs_sidecar.sidecar import SidecarCollision
 from tests.function.helpers import FakeContext, handler_for, sns_event
 from tests.nfs_server import NfsServer
 

@@ -15,7 +15,8 @@ import pytest
 
 from nfs_sidecar import probe
 from nfs_sidecar.config import Config
-from nfs_sidecar.probe import FIX_ACCES, FIX_INSECURE, PROBE_KEY, ProbeRequestError, run_probe
+from nfs_sidecar.errors import ProbeRequestError
+from nfs_sidecar.probe import FIX_ACCES, FIX_INSECURE, PROBE_KEY, run_probe
 from tests.function import helpers
 from tests.function.helpers import (
     FakeContext,

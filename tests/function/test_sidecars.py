@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from nfs_sidecar.handler import Handler
-from nfs_sidecar.message import InvalidMessage
-from nfs_sidecar.nfs.conversation import run
-from nfs_sidecar.sidecar import (
+from nfs_sidecar.errors import (
     FileNotFoundOnExport,
+    InvalidMessage,
     NotARegularFile,
     SidecarBusy,
     SidecarInTheWay,
 )
+from nfs_sidecar.handler import Handler
+from nfs_sidecar.nfs.conversation import run
 from tests.function.helpers import (
     TOPIC,
     FakeContext,

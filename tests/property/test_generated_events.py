@@ -21,21 +21,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from nfs_sidecar.config import Config
 from nfs_sidecar.document import MAX_RESULTS_DEPTH, MAX_SIDECAR_BYTES, render
-from nfs_sidecar.handler import Handler, RecordsFailed, UnsupportedEvent
+from nfs_sidecar.errors import (
+    FileNotFoundOnExport,
+    InvalidMessage,
+    NotARegularFile,
+    RecordsFailed,
+    UnsupportedEvent,
+)
+from nfs_sidecar.handler import Handler
 from nfs_sidecar.message import (
     ORIGINAL_MESSAGE_ID_ATTR,
     ORIGINAL_PUBLISHED_ATTR,
-    InvalidMessage,
     Notification,
 )
 from nfs_sidecar.nfs.client import Attributes, Entry
 from nfs_sidecar.nfs.errors import NfsStatusError
-from nfs_sidecar.sidecar import FileNotFoundOnExport, NotARegularFile, Outcome
+from nfs_sidecar.sidecar import Outcome
 from tests.function.helpers import FakeContext, config_for
 from tests.nfs_server import NfsServer
 

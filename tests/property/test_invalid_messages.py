@@ -15,8 +15,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from hypothesis import HealthCheck, assume, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
 from nfs_sidecar.config import Config
 from nfs_sidecar.document import (
@@ -26,12 +25,12 @@ from nfs_sidecar.document import (
     render,
     results_size,
 )
+from nfs_sidecar.errors import InvalidMessage
 from nfs_sidecar.handler import Handler
 from nfs_sidecar.message import (
     MAX_INTEGER_DIGITS,
     ORIGINAL_MESSAGE_ID_ATTR,
     ORIGINAL_PUBLISHED_ATTR,
-    InvalidMessage,
     Notification,
     from_envelope,
     parse_message,

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from nfs_sidecar import config
-from nfs_sidecar.config import Config, ConfigError
+from nfs_sidecar.config import Config
+from nfs_sidecar.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 VARIABLES_TF = REPO / "terraform" / "variables.tf"
