@@ -3,24 +3,28 @@
 For ``dir/name.ext`` with sidecar ``dir/name-sidecar.json`` (SIDECAR_NAMING=full_name:
 ``dir/name.ext-sidecar.json``), holding a handle for ``dir``:
 
-1. LOOKUP the file (its attributes) and CREATE a unique temp file
-   ``.name-sidecar.json.<random>.tmp``, and, for a cached ``dir``, a LOOKUP of each folder on its
-   path (one round trip: all in flight together). A cached folder whose LOOKUP gives another
-   handle was replaced (``mv d d.old; mv d.new d``): the write starts over on a fresh lookup;
+1. LOOKUP the file (its attributes), CREATE a unique temp file
+   ``.name-sidecar.json.<token>.tmp``, LOOKUP the sidecar (is one there?) and, for a cached
+   ``dir``, LOOKUP each folder on its path (one round trip: all in flight together). A cached
+   folder whose LOOKUP gives another handle was replaced (``mv d d.old; mv d.new d``): the write
+   starts over on a fresh lookup;
 2. WRITE the sidecar to the temp file with FILE_SYNC (on stable storage before the reply);
 3. publish it:
    - no sidecar yet (the usual case): LINK the temp file as the sidecar. LINK never replaces, so
      of several writers racing to create it exactly one succeeds; the others take the next path;
-   - a sidecar exists: take the sidecar's lock (CREATE, guarded, of ``.name-sidecar.json.lock``),
-     READ the current sidecar to learn which notification it was written for, and RENAME the
-     temp file over it - unless it is for a newer notification, which is kept. What is there is
-     never replaced unless it is a sidecar of ours for this same file (SidecarInTheWay,
-     SidecarCollision: not retryable, the operator decides);
+   - a sidecar exists: the sidecar's lock is taken (CREATE, guarded, of
+     ``.name-sidecar.json.lock``) and the sidecar READ in step 2's round trip, beside the WRITE.
+     Under the lock a LOOKUP of the sidecar must find the very file read, unchanged (handle,
+     ctime, size), or it is read again: then the temp file is RENAMEd over it - unless it is for
+     a newer notification, which is kept. What is there is never replaced unless it is a
+     sidecar of ours for this same file (SidecarInTheWay, SidecarCollision: not retryable, the
+     operator decides);
    - the server has no hard links (LINK answers NFS3ERR_NOTSUPP, as S3 File Gateway, Azure Blob
      NFS 3.0 and IBM COS NFS do, or NFS3ERR_PERM, Linux's answer for a file system without
      them): every sidecar takes the lock path, where RENAME also creates a missing sidecar. The
      writer remembers it for the mount and sends no more LINKs;
-4. REMOVE the temp name (and the lock).
+4. REMOVE the temp name (and the lock), without waiting for the replies: they are read in the
+   next write's first round trip.
 
 The call counts of each path are stated once, in docs/design.md ("Round trips and calls").
 
@@ -30,17 +34,21 @@ without waiting), what this writer made is remembered (``Orphan``) and removed b
 write, over a new connection if need be: a temp name by name (it is unique), a lock only while a
 LOOKUP still finds that very file unchanged and it is younger than half of
 ``lock_stale_seconds`` (its REMOVE may have been carried out with the reply lost, and another
-writer's lock made since; a stale lock may be taken over). A lock whose CREATE reply was lost is
-not known to be this writer's, and is left to the stale rule. Ages are measured on the server's
-clock: the temp file's ctime, stamped by the server in step 1, plus the time seen since.
+writer's lock made since; a stale lock may be taken over). A lock whose CREATE reply was lost
+is known by the access time its CREATE set (the write's token; a server that does not keep it
+leaves such a lock to the stale rule). Ages are measured on the server's clock: the temp file's
+ctime, stamped by the server in step 1, plus the time seen since.
+
+Words: an *orphan* is a name this writer made and still has to remove (it knows it); a
+*leftover* (sweep.py) is a temp name or lock found in a folder's listing, anyone's.
 
 What a writer that died (its process killed) left is removed by later writers (sweep.py): a
 page of the folder's listing rides along with a write's first round trip when one is due
 (``Sweeper.start``) and is read once the sidecar is published (``Sweeper.finish``).
 
 Batches (SQS): the sidecars of several notifications are written together (nfs/conversation.py's
-``as_one``). Every writer's step 1 is in flight at once, then every WRITE, then every LINK: N
-new sidecars take the waited round trips of one. Notifications for one file go newest first:
+``as_one``). Every writer's step 1 is in flight at once, then every step 2, and so on: N sidecars
+take the waited round trips of one. Notifications for one file go newest first:
 once its sidecar is settled (written, or a newer one found there) the older ones are settled too,
 skipped without a call. If it fails for its own file (not found, not a regular file) the next
 newest is tried; any other cause would meet the older ones too, and is theirs as well.
@@ -365,6 +373,11 @@ class SidecarWriter:
                     group.clear()
                 if not group:
                     del groups[key]
+        # A removal of an earlier write that failed, its reply read with this batch's first
+        # round trip: removed now rather than an invocation later (rare: it costs a round trip).
+        if self._answered_removals() and not self.client.broken:
+            with contextlib.suppress(NfsError):
+                yield from self._remove_orphans()
         return results, calls  # type: ignore[return-value]
 
     def _write(self, note: Notification, lock_wait_s: float) -> Conversation[Outcome]:
@@ -415,7 +428,13 @@ class SidecarWriter:
             checks = self.folders.check(folder)
         try:
             page = self.sweeper.start(folder, dir_fh)  # sweep hook 1: a page rides along
-            yield (file_call, tmp_call, sidecar_call, *(pending for _, _, pending in checks))
+            yield (
+                file_call,
+                tmp_call,
+                sidecar_call,
+                *(pending for _, _, pending in checks),
+                *self._in_flight(),
+            )
         except NfsError:
             # The temp file may exist without this writer knowing (a lost reply): its name is
             # unique, so removing it later is always safe.
@@ -629,6 +648,8 @@ class SidecarWriter:
                 w.lock_asked = None  # answered: not created
                 if exc.status != EXIST:
                     raise
+            if (yield from self._settle_own_lock(w)):
+                continue  # it was this writer's earlier lock, being removed: try again
             lock = yield from self._lookup(w.dir_fh, w.lock_name)
             if lock is None:
                 continue  # released meanwhile: try again at once
@@ -657,6 +678,23 @@ class SidecarWriter:
             yield Sleep(min(delay, remaining))
             delay = min(delay * 2, 0.2)
 
+    def _settle_own_lock(self, w: _Write) -> Conversation[bool]:
+        """When the lock in the way is this writer's own from an earlier write, its removal
+        sent without waiting: waits for that removal and, if it failed, removes the lock as an
+        orphan -> whether it was so."""
+        ours = [
+            pending
+            for pending, orphan in self._unconfirmed
+            if (orphan.folder, orphan.name) == (w.folder, w.lock_name)
+        ]
+        if not ours:
+            return False
+        if waiting := tuple(pending for pending in ours if not pending.done):
+            yield waiting
+        if self._answered_removals():
+            yield from self._remove_orphans()
+        return True
+
     def _hold(self, w: _Write, lock: Entry) -> None:
         w.made.append(w.lock_name)
         # Without its ctime the lock cannot be recognised later: left to the stale rule then.
@@ -677,6 +715,12 @@ class SidecarWriter:
         if removals:
             self.client.send_without_waiting(*removals)
 
+    def _in_flight(self) -> tuple[Pending, ...]:
+        """Removals sent without waiting and not answered yet: a first round trip waits for
+        them too (sent earlier, they are answered by then), instead of a round trip of their
+        own."""
+        return tuple(pending for pending, _ in self._unconfirmed if not pending.done)
+
     def abandon(self) -> None:
         """Before the connection is dropped: removals without a reply become orphans."""
         for pending, orphan in self._unconfirmed:
@@ -684,18 +728,23 @@ class SidecarWriter:
                 self.orphans.append(orphan)
         self._unconfirmed = []
 
-    def _remove_orphans(self) -> Conversation[None]:
+    def _answered_removals(self) -> bool:
+        """Takes in the removals sent without waiting whose replies are in: a failed one
+        leaves an orphan (-> whether one did). The others are waited for in the next first
+        round trip (``_in_flight``), and become orphans if the connection is given up."""
         unconfirmed, self._unconfirmed = self._unconfirmed, []
-        if unconfirmed:
-            # Their replies are due by now (usually read already): a failed removal is retried.
-            try:
-                yield tuple(pending for pending, _ in unconfirmed)
-            except NfsError:
-                self.orphans.extend(orphan for _, orphan in unconfirmed)
-                raise
-            for pending, orphan in unconfirmed:
-                if pending.error is not None and not _is_status(pending.error, NOENT):
-                    self.orphans.append(orphan)
+        failed = False
+        for pending, orphan in unconfirmed:
+            if not pending.done:
+                self._unconfirmed.append((pending, orphan))
+            elif pending.error is not None and not _is_status(pending.error, NOENT):
+                self.orphans.append(orphan)
+                failed = True
+        return failed
+
+    def _remove_orphans(self) -> Conversation[None]:
+        """Removes what earlier writes could not."""
+        self._answered_removals()
         for orphan in list(self.orphans):
             self.orphans.remove(orphan)
             try:

@@ -256,3 +256,11 @@ def race_writers(
     assert json.loads(sidecar.read_text())["results"] == total - 1
     assert leftovers(folder) == []
     return reads
+
+
+def settle_removals(handler: Handler) -> None:
+    """Waits for the replies to the removals the last write sent without waiting (the temp
+    name, the lock): what follows (a count, an armed fault) then meets only its own calls."""
+    writer = handler._writer
+    if writer is not None and (in_flight := writer._in_flight()):
+        writer.client.wait(*in_flight)

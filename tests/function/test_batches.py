@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from nfs_sidecar.handler import Handler
-from nfs_sidecar.nfs.conversation import run
 from nfs_sidecar.nfs.xdr import JUKEBOX
 from tests.fault_proxy import Fault, FaultProxy
 from tests.function.helpers import (
@@ -18,6 +17,7 @@ from tests.function.helpers import (
     handler_for,
     leftovers,
     race_writers,
+    settle_removals,
     sns_event,
     sqs_event,
 )
@@ -53,7 +53,7 @@ def test_replacing_a_batch_of_sidecars_takes_the_round_trips_of_one(
 
     def cost(event: dict) -> tuple[int, int]:
         # The last write's lock was removed without waiting: its reply read first.
-        run(handler._writer._remove_orphans())  # type: ignore[union-attr]
+        settle_removals(handler)
         round_trips, calls = client.round_trips, client.rpc_count
         assert handler(event, FakeContext(30)) in (None, {"batchItemFailures": []})
         return client.round_trips - round_trips, client.rpc_count - calls

@@ -76,8 +76,9 @@ for event in json.loads(sys.argv[4]):
     handler(event)
 # The warm-up's last removal is sent without waiting: see it through the proxy before "ready",
 # or the fault armed next could hit it instead of the write under test.
-from nfs_sidecar.nfs.conversation import run
-run(handler._writer._remove_orphans())
+in_flight = handler._writer._in_flight()
+if in_flight:
+    handler._writer.client.wait(*in_flight)
 print("ready", flush=True)
 sys.stdin.readline()
 handler(json.loads(sys.argv[5]))

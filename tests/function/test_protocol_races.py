@@ -45,6 +45,7 @@ from tests.function.helpers import (
     envelope,
     handler_for,
     leftovers,
+    settle_removals,
     slack,
     sns_event,
     sqs_event,
@@ -519,3 +520,90 @@ def test_a_stale_handle_of_the_exports_root_is_mounted_afresh(
         handler.disconnect()
     assert mounts.is_set()
     assert sidecar(root / f"{stem}-sidecar.json")["results"] == "after stale"
+
+
+# (k) ---------------------------------------------------------------------------------------
+# A replacement takes the lock and reads the sidecar in the WRITE's round trip (issue 21): what
+# it read before holding the lock counts only while the sidecar is still that file.
+
+
+def test_a_sidecar_replaced_before_the_lock_was_held_is_read_again_under_it(
+    nfs_server: NfsServer, folder: Path, proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = f"{folder.name}/f.bin"
+    path = folder / "f-sidecar.json"
+    handler = handler_for(nfs_server, nfs_port=proxy.nfs_port, mount_port=proxy.mount_port)
+
+    def newer_meanwhile(payload: bytes) -> bytes:
+        # The read ahead is done: another writer now replaces the sidecar with a newer one.
+        document = sidecar(path)
+        document["source"].update(sns_message_id="m-3", published="2026-11-24T12:00:00+00:00")
+        document["results"] = "newer, meanwhile"
+        (folder / "other.tmp").write_text(json.dumps(document))
+        os.rename(folder / "other.tmp", path)
+        return payload
+
+    try:
+        handler(sns_event(name, "m-1", T1, results="first"), FakeContext(10))
+        settle_removals(handler)
+        proxy.arm(Fault("NFS.READ", "rewrite_reply", rewrite=newer_meanwhile))
+        handler(sns_event(name, "m-2", T2, results="second"), FakeContext(10))
+        assert [call for call, *_ in proxy.applied] == ["NFS.READ"]
+        proxy.disarm()
+    finally:
+        handler.disconnect()
+    # Trusting the read ahead, m-2 would have replaced a sidecar for a newer notification.
+    assert sidecar(path)["results"] == "newer, meanwhile"
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[-1]["outcome"] == "skipped_older"
+    assert leftovers(folder) == []
+
+
+def test_a_lock_is_created_with_the_writes_token_as_its_access_time(
+    nfs_server: NfsServer, folder: Path, proxy: FaultProxy
+) -> None:
+    """What lets a writer know its lock after the CREATE's reply was lost: the server keeps the
+    access time the CREATE set (nfs-ganesha does; a server that does not leaves such a lock to
+    the stale rule)."""
+    name = f"{folder.name}/f.bin"
+    seen: list[tuple[int, str]] = []
+
+    def look(payload: bytes) -> bytes:
+        (tmp,) = folder.glob(".f-sidecar.json.*.tmp")
+        lock = folder / ".f-sidecar.json.lock"
+        seen.append((lock.stat().st_atime_ns, tmp.name.split(".")[-2]))
+        return payload
+
+    handler = handler_for(nfs_server, nfs_port=proxy.nfs_port, mount_port=proxy.mount_port)
+    try:
+        handler(sns_event(name, "m-1", T1, results="first"), FakeContext(10))
+        settle_removals(handler)
+        proxy.arm(Fault("NFS.CREATE", "rewrite_reply", occurrence=2, rewrite=look))
+        handler(sns_event(name, "m-2", T2, results="second"), FakeContext(10))
+        proxy.disarm()
+    finally:
+        handler.disconnect()
+    ((atime_ns, token),) = seen
+    assert atime_ns == int(token, 16) * 1_000_000_000
+
+
+def test_a_lock_whose_create_reply_was_lost_is_removed_and_the_write_retried(
+    nfs_server: NfsServer, folder: Path, proxy: FaultProxy
+) -> None:
+    name = f"{folder.name}/f.bin"
+    handler = handler_for(
+        nfs_server, nfs_port=proxy.nfs_port, mount_port=proxy.mount_port, timeout_ms=1000
+    )
+    try:
+        handler(sns_event(name, "m-1", T1, results="first"), FakeContext(10))
+        settle_removals(handler)
+        # The lock's CREATE is carried out; its reply never arrives.
+        proxy.arm(Fault("NFS.CREATE", "drop_after", occurrence=2))
+        error = outcome(handler, sns_event(name, "m-2", T2, results="second"), 10)
+        proxy.disarm()
+        assert error is None, repr(error)  # not SidecarBusy until the lock went stale
+        assert handler.reconnects == 1
+        assert sidecar(folder / "f-sidecar.json")["results"] == "second"
+        wait_until(lambda: leftovers(folder, settle_s=0) == [], "the lock's removal landed", 10)
+    finally:
+        handler.disconnect()

@@ -18,13 +18,13 @@ from nfs_sidecar.errors import (
     SidecarInTheWay,
 )
 from nfs_sidecar.handler import Handler
-from nfs_sidecar.nfs.conversation import run
 from tests.function.helpers import (
     TOPIC,
     FakeContext,
     handler_for,
     leftovers,
     race_writers,
+    settle_removals,
     slack,
     sns_event,
 )
@@ -241,7 +241,7 @@ def test_rpcs_per_sidecar_stay_few(export: Path, handler: Handler) -> None:
 
     def cost(event: dict) -> tuple[int, int]:
         # The last write's temp name was removed without waiting: its reply read first.
-        run(writer._remove_orphans())
+        settle_removals(handler)
         before = client.rpc_count, client.round_trips
         handler(event)
         return client.rpc_count - before[0], client.round_trips - before[1]

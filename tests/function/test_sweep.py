@@ -30,7 +30,14 @@ from nfs_sidecar.sweep import (
     take_over,
 )
 from tests.fault_proxy import Fault, FaultProxy
-from tests.function.helpers import FakeContext, handler_for, leftovers, race_writers, sns_event
+from tests.function.helpers import (
+    FakeContext,
+    handler_for,
+    leftovers,
+    race_writers,
+    settle_removals,
+    sns_event,
+)
 from tests.nfs_server import NfsServer
 
 SUFFIX = "-sidecar.json"
@@ -345,14 +352,14 @@ def test_a_page_rides_along_with_the_first_write_into_a_folder_in_the_same_round
         handler(sns_event(f"{folder.name}.bin", "warm"))  # mounts; in the export's root folder
         landed(root, folder.name)
         client = handler._writer.client  # type: ignore[union-attr]
-        run(handler._writer._remove_orphans())  # type: ignore[union-attr]  # its reply read
+        settle_removals(handler)  # its reply read
         proxy.arm()
         round_trips = client.round_trips
         handler(sns_event(f"{folder.name}/f.bin", "m-1"))
         first_round_trips = client.round_trips - round_trips
         landed(folder, "f")
         first = dict(proxy.counts)
-        run(handler._writer._remove_orphans())  # type: ignore[union-attr]
+        settle_removals(handler)
         proxy.arm()
         round_trips = client.round_trips
         handler(sns_event(f"{folder.name}/g.bin", "m-2"))
