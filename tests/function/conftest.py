@@ -3,10 +3,13 @@ is made; the others (parsing, configuration, rendering, fakes) need neither serv
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.fault_proxy import FaultProxy
 from tests.nfs_server import NfsServer
 
 
@@ -14,3 +17,19 @@ from tests.nfs_server import NfsServer
 def nfs_server(nfs_server: NfsServer, bundled_libnfs: Path) -> NfsServer:
     """The shared server (tests/conftest.py), its clients on the zip's libnfs."""
     return nfs_server
+
+
+@pytest.fixture
+def folder(nfs_server: NfsServer, request: pytest.FixtureRequest) -> Path:
+    """A folder of the open export for this test alone, holding ``f.bin``."""
+    path = nfs_server.open.local / re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:120]
+    path.mkdir()
+    (path / "f.bin").write_bytes(b"data")
+    return path
+
+
+@pytest.fixture
+def proxy(nfs_server: NfsServer) -> Iterator[FaultProxy]:
+    """The fault proxy (tests/fault_proxy.py) in front of the server, nothing armed."""
+    with FaultProxy(nfs_server.host, nfs_server.nfs_port, nfs_server.mount_port) as proxy:
+        yield proxy

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +265,11 @@ def settle_removals(handler: Handler) -> None:
     writer = handler._writer
     if writer is not None and (in_flight := writer._in_flight()):
         writer.client.wait(*in_flight)
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    """Polls ``condition`` until it holds; fails after a generous deadline (loaded machines)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,12 +31,6 @@ MOUNT_CALLS = (
     "NFS.GETATTR",
     "NFS.LOOKUP",
 )
-
-
-@pytest.fixture
-def proxy(nfs_server: NfsServer) -> Iterator[FaultProxy]:
-    with FaultProxy(nfs_server.host, nfs_server.nfs_port, nfs_server.mount_port) as proxy:
-        yield proxy
 
 
 def proxied(nfs_server: NfsServer, proxy: FaultProxy, timeout_ms: int) -> Handler:

@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,7 @@ from tests.function.helpers import (
     slack,
     sns_event,
     sqs_event,
+    wait_until,
 )
 from tests.nfs_server import NfsServer
 
@@ -56,27 +55,6 @@ SUFFIX = "-sidecar.json"
 STALE_S = 5  # lock_stale_seconds where a test waits for a lock to become stale
 T1, T2, T3 = "2026-11-24T10:00:00Z", "2026-11-24T11:00:00Z", "2026-11-24T12:00:00Z"
 REMEMBERED_REMOVALS = 64  # sweep.REMEMBERED_REMOVALS: the bound of Sweeper.removed
-
-
-@pytest.fixture
-def folder(nfs_server: NfsServer, request: pytest.FixtureRequest) -> Path:
-    path = nfs_server.open.local / re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:120]
-    path.mkdir()
-    (path / "f.bin").write_bytes(b"data")
-    return path
-
-
-@pytest.fixture
-def proxy(nfs_server: NfsServer) -> Iterator[FaultProxy]:
-    with FaultProxy(nfs_server.host, nfs_server.nfs_port, nfs_server.mount_port) as proxy:
-        yield proxy
-
-
-def wait_until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
 
 
 def age(path: Path, seconds: float) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import time
 from collections.abc import Iterator
@@ -35,14 +34,6 @@ STALE_S = 5  # lock_stale_seconds where a test waits for a lock to become stale
 def proxy(nfs_server: NfsServer) -> Iterator[FaultProxy]:
     with FaultProxy(nfs_server.host, nfs_server.nfs_port, nfs_server.mount_port) as proxy:
         yield proxy
-
-
-@pytest.fixture
-def folder(nfs_server: NfsServer, request: pytest.FixtureRequest) -> Path:
-    path = nfs_server.open.local / re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:120]
-    path.mkdir()
-    (path / "f.bin").write_bytes(b"data")
-    return path
 
 
 @pytest.fixture

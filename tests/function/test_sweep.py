@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +36,7 @@ from tests.function.helpers import (
     race_writers,
     settle_removals,
     sns_event,
+    wait_until,
 )
 from tests.nfs_server import NfsServer
 
@@ -136,14 +136,6 @@ def test_a_folder_gets_a_page_per_pass_interval_and_a_long_one_a_page_every_16_w
 
 
 @pytest.fixture
-def folder(nfs_server: NfsServer, request: pytest.FixtureRequest) -> Path:
-    path = nfs_server.open.local / re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:120]
-    path.mkdir()
-    (path / "f.bin").write_bytes(b"data")
-    return path
-
-
-@pytest.fixture
 def client(nfs_server: NfsServer) -> Iterator[NfsClient]:
     client = NfsClient(
         nfs_server.host,
@@ -240,20 +232,7 @@ def test_a_write_sends_at_most_one_bounded_page_however_big_the_folder(
     assert calls == [0] * (PAGE_EVERY_WRITES - 1) + [1, 1]
 
 
-@pytest.fixture
-def proxy(nfs_server: NfsServer) -> Iterator[FaultProxy]:
-    with FaultProxy(nfs_server.host, nfs_server.nfs_port, nfs_server.mount_port) as proxy:
-        yield proxy
-
-
 STALE_S = 5
-
-
-def wait_until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
 
 
 def test_a_sweep_removes_a_dead_writers_temp_file_but_never_a_live_writers(
