@@ -14,6 +14,7 @@ Each message logs one JSON line with its outcome, which also carries its metrics
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -332,7 +333,7 @@ class Handler:
                 outcomes, calls = [exc] * len(todo), [0] * len(todo)
             if self._writer is not None and self._writer.client.broken:
                 # Whether a record failed with it or not (the sweep's page, cleanup).
-                self.disconnect()
+                self.disconnect(drain=False)
             for i, outcome, spent in zip(todo, outcomes, calls, strict=True):
                 results[i] = outcome
                 usages[i].nfs_calls += spent
@@ -361,7 +362,8 @@ class Handler:
                 if stale_retries == 1 and self._writer is not None:
                     self._writer.folders.forget("")
                 else:
-                    self.disconnect()  # a new mount: the root's handle afresh
+                    yield from self._drain()
+                    self.disconnect(drain=False)  # a new mount: the root's handle afresh
                 todo = sorted(todo + stale)
         return results
 
@@ -389,7 +391,20 @@ class Handler:
             deadline=budget.deadline if budget else None,
         )
 
-    def disconnect(self) -> None:
+    def _drain(self) -> Conversation[None]:
+        """Before a healthy connection is given up: waits for the replies to the removals sent
+        without waiting (a lock's among them), which a server may drop, not carry out, once the
+        connection is closed."""
+        writer = self._writer
+        if writer is not None and not writer.client.broken and (in_flight := writer.in_flight()):
+            with contextlib.suppress(NfsError):
+                yield in_flight
+
+    def disconnect(self, drain: bool = True) -> None:
+        """Gives the connection up; ``drain``: after the replies to removals still in flight
+        (within the timeout)."""
+        if drain:
+            run(self._drain())
         writer, self._writer = self._writer, None
         if writer is not None:
             self._past_round_trips += writer.client.round_trips

@@ -320,7 +320,7 @@ class SidecarWriter:
         # names left by an attempt that failed to clean up: removed before the next write
         self.orphans = orphans if orphans is not None else []
         # removals sent without waiting for the reply, with the orphan each leaves if it failed
-        self._unconfirmed: list[tuple[Pending, Orphan]] = []
+        self._removals_sent: list[tuple[Pending, Orphan]] = []
         self.folders = FolderCache(client)
         self.suffix = suffix
         self.lock_stale_ns = lock_stale_seconds * 1_000_000_000
@@ -337,7 +337,7 @@ class SidecarWriter:
         """A lock the sweep took over and is removing without waiting."""
         if lock.attributes is not None:
             held = Held(lock.fh, lock.attributes.ctime_ns, self.clock())
-            self._unconfirmed.append((removal, Orphan(folder, name, held)))
+            self._removals_sent.append((removal, Orphan(folder, name, held)))
 
     def write_all(
         self, notes: list[Notification], lock_wait_s: float
@@ -433,7 +433,7 @@ class SidecarWriter:
                 tmp_call,
                 sidecar_call,
                 *(pending for _, _, pending in checks),
-                *self._in_flight(),
+                *self.in_flight(),
             )
         except NfsError:
             # The temp file may exist without this writer knowing (a lost reply): its name is
@@ -684,7 +684,7 @@ class SidecarWriter:
         orphan -> whether it was so."""
         ours = [
             pending
-            for pending, orphan in self._unconfirmed
+            for pending, orphan in self._removals_sent
             if (orphan.folder, orphan.name) == (w.folder, w.lock_name)
         ]
         if not ours:
@@ -710,33 +710,33 @@ class SidecarWriter:
             removal = self.client.remove(w.dir_fh, name)
             removals.append(removal)
             if (orphan := w.orphan(name)) is not None:
-                self._unconfirmed.append((removal, orphan))
+                self._removals_sent.append((removal, orphan))
         w.made.clear()
         if removals:
             self.client.send_without_waiting(*removals)
 
-    def _in_flight(self) -> tuple[Pending, ...]:
+    def in_flight(self) -> tuple[Pending, ...]:
         """Removals sent without waiting and not answered yet: a first round trip waits for
         them too (sent earlier, they are answered by then), instead of a round trip of their
         own."""
-        return tuple(pending for pending, _ in self._unconfirmed if not pending.done)
+        return tuple(pending for pending, _ in self._removals_sent if not pending.done)
 
     def abandon(self) -> None:
         """Before the connection is dropped: removals without a reply become orphans."""
-        for pending, orphan in self._unconfirmed:
+        for pending, orphan in self._removals_sent:
             if not pending.done or pending.error is not None:
                 self.orphans.append(orphan)
-        self._unconfirmed = []
+        self._removals_sent = []
 
     def _answered_removals(self) -> bool:
         """Takes in the removals sent without waiting whose replies are in: a failed one
         leaves an orphan (-> whether one did). The others are waited for in the next first
-        round trip (``_in_flight``), and become orphans if the connection is given up."""
-        unconfirmed, self._unconfirmed = self._unconfirmed, []
+        round trip (``in_flight``), and become orphans if the connection is given up."""
+        sent, self._removals_sent = self._removals_sent, []
         failed = False
-        for pending, orphan in unconfirmed:
+        for pending, orphan in sent:
             if not pending.done:
-                self._unconfirmed.append((pending, orphan))
+                self._removals_sent.append((pending, orphan))
             elif pending.error is not None and not _is_status(pending.error, NOENT):
                 self.orphans.append(orphan)
                 failed = True

@@ -263,7 +263,7 @@ def settle_removals(handler: Handler) -> None:
     """Waits for the replies to the removals the last write sent without waiting (the temp
     name, the lock): what follows (a count, an armed fault) then meets only its own calls."""
     writer = handler._writer
-    if writer is not None and (in_flight := writer._in_flight()):
+    if writer is not None and (in_flight := writer.in_flight()):
         writer.client.wait(*in_flight)
 
 

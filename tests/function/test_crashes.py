@@ -76,7 +76,7 @@ for event in json.loads(sys.argv[4]):
     handler(event)
 # The warm-up's last removal is sent without waiting: see it through the proxy before "ready",
 # or the fault armed next could hit it instead of the write under test.
-in_flight = handler._writer._in_flight()
+in_flight = handler._writer.in_flight()
 if in_flight:
     handler._writer.client.wait(*in_flight)
 print("ready", flush=True)

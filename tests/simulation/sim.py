@@ -38,6 +38,7 @@ from nfs_sidecar.handler import Handler, Usage
 from nfs_sidecar.message import Notification, sidecar_location
 from nfs_sidecar.nfs import backoff
 from nfs_sidecar.nfs.conversation import Sleep
+from nfs_sidecar.nfs.engine import Pending
 from nfs_sidecar.nfs.errors import NfsConnectionError, NfsError, NfsStatusError, NfsTimeout
 from nfs_sidecar.nfs.xdr import JUKEBOX, NF3DIR, NF3REG, NOSPC, NOT_SYNC
 from nfs_sidecar.retry import Budget
@@ -101,22 +102,16 @@ class Chooser:
         return items[self.below(len(items))]
 
 
-class SimPending:
-    __slots__ = ("args", "done", "engine", "error", "procedure", "sends", "value", "what")
+class SimPending(Pending):
+    """A call in flight on the simulation's network: the engine's Pending, carried by the
+    scheduler instead of libnfs."""
+
+    __slots__ = ("procedure",)
 
     def __init__(self, engine: SimClient, what: str, procedure: str, args: tuple) -> None:
-        self.engine, self.what, self.procedure, self.args = engine, what, procedure, args
-        self.done = False
+        super().__init__(engine, what, procedure, None, (), None, None)  # type: ignore[arg-type]
+        self.procedure, self.args = procedure, args  # type: ignore[assignment]
         self.sends = 1
-        self.value: object = None
-        self.error: NfsError | None = None
-
-    def result(self) -> object:
-        if not self.done:
-            raise NfsError(f"{self.what}: no reply yet")
-        if self.error is not None:
-            raise self.error
-        return self.value
 
 
 @dataclass(eq=False)
