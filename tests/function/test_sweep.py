@@ -1,5 +1,5 @@
 """Leftovers of dead writers: the name and age rules, the READDIRPLUS pages and the guarded
-takeover on the real server, the pacing that keeps a write at 5 calls, and a live writer's temp
+takeover on the real server, the pacing that keeps a write at 6 calls, and a live writer's temp
 file that a sweep must leave alone. (Writers killed with SIGKILL at each step: test_crashes.py.)"""
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def test_a_write_sends_at_most_one_bounded_page_however_big_the_folder(
                 calls.append(proxy.counts["NFS.READDIRPLUS"])
         finally:
             handler.disconnect()
-    # The pass goes on a page every 16 writes (the other writes cost 5 calls as ever).
+    # The pass goes on a page every 16 writes (the other writes cost 6 calls as ever).
     assert calls == [0] * (PAGE_EVERY_WRITES - 1) + [1, 1]
 
 
